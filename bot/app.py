@@ -1,0 +1,145 @@
+"""Everything is wired here and nowhere else: bot, storage, dispatcher, scheduler, polling/webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.campaign import Campaign, load_campaign
+from bot.config import Settings, async_db_url, mask_token, mask_url
+from bot.handlers import get_routers
+from bot.middlewares import UnitOfWork
+from bot.render import Texts
+from storage.db import make_engine, make_sessionmaker
+from storage.fsm import SQLStorage
+
+log = logging.getLogger("kepubot")
+
+
+@dataclass
+class App:
+    """The running parts, so the command line and the tests can build and close them alike."""
+
+    settings: Settings
+    campaign: Campaign
+    texts: Texts
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    storage: BaseStorage
+    dispatcher: Dispatcher
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.storage.close()
+        await self.engine.dispose()
+
+
+def api_server(settings: Settings) -> TelegramAPIServer:
+    if settings.bot_api_url:
+        return TelegramAPIServer.from_base(settings.bot_api_url.rstrip("/"), is_local=settings.bot_api_local)
+    return PRODUCTION
+
+
+def build_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot:
+    session = session or AiohttpSession(api=api_server(settings))
+    return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def build_storage(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[BaseStorage, BaseEventIsolation]:
+    if settings.redis_url:
+        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(settings.redis_url)
+        return storage, RedisEventIsolation(redis=storage.redis)
+    return SQLStorage(sessionmaker), SimpleEventIsolation()
+
+
+def build_texts(settings: Settings, campaign: Campaign) -> Texts:
+    return Texts(timezone=settings.timezone, globals_={"campaign": campaign})
+
+
+def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
+                     sessionmaker: async_sessionmaker[AsyncSession], storage: BaseStorage,
+                     isolation: BaseEventIsolation | None = None) -> Dispatcher:
+    dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(),
+                    settings=settings, campaign=campaign, texts=texts, sessionmaker=sessionmaker)
+    dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids))
+    dp.include_routers(*get_routers())
+    return dp
+
+
+def build_app(settings: Settings) -> App:
+    campaign = load_campaign(settings.campaign_file)
+    texts = build_texts(settings, campaign)
+    engine = make_engine(async_db_url(settings.effective_database_url))
+    sessionmaker = make_sessionmaker(engine)
+    storage, isolation = build_storage(settings, sessionmaker)
+    dp = build_dispatcher(settings, campaign, texts, sessionmaker, storage, isolation)
+    return App(settings, campaign, texts, engine, sessionmaker, storage, dp)
+
+
+def describe(settings: Settings) -> str:
+    """The one start-up line: database, FSM storage, Bot API server and mode, secrets masked."""
+    fsm = f"redis ({mask_url(settings.redis_url)})" if settings.redis_url else "sql"
+    api = settings.bot_api_url or "https://api.telegram.org"
+    if settings.bot_api_local:
+        api += " (local mode)"
+    mode = f"webhook ({settings.webhook_url})" if settings.webhook_url else "polling"
+    return (f"kepubot starting: database={mask_url(async_db_url(settings.effective_database_url))} "
+            f"fsm={fsm} bot_api={api} mode={mode} token={mask_token(settings.bot_token)}")
+
+
+async def run(settings: Settings) -> None:
+    from bot.commands import install_commands
+    from bot.scheduler import build_scheduler
+    from storage.migrate import upgrade_async
+
+    log.info(describe(settings))
+    await upgrade_async(async_db_url(settings.effective_database_url))
+    app = build_app(settings)
+    bot = build_bot(settings)
+    scheduler = build_scheduler(app)
+    try:
+        await install_commands(bot, app.texts, settings.admin_ids, app.sessionmaker)
+        scheduler.start()
+        if settings.webhook_url:
+            await _run_webhook(app, bot)
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            await app.dispatcher.start_polling(bot, handle_as_tasks=True,
+                                               allowed_updates=app.dispatcher.resolve_used_update_types())
+    finally:
+        scheduler.shutdown(wait=False)
+        await bot.session.close()
+        await app.close()
+
+
+async def _run_webhook(app: App, bot: Bot) -> None:
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    settings = app.settings
+    path = "/webhook"
+    web_app = web.Application()
+    SimpleRequestHandler(dispatcher=app.dispatcher, bot=bot, secret_token=settings.webhook_secret).register(web_app, path=path)
+    setup_application(web_app, app.dispatcher, bot=bot)
+    await bot.set_webhook(settings.webhook_url.rstrip("/") + path, secret_token=settings.webhook_secret,
+                          allowed_updates=app.dispatcher.resolve_used_update_types())
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,31 @@
+"""Button data factories. Short prefixes keep every button under Telegram's 64 bytes.
+Handlers re-check that the person pressing may act on what the data names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class Section(StrEnum):
+    home = "home"
+    about = "about"
+    categories = "cats"
+    directions = "dirs"
+    rules = "rules"
+    contact = "contact"
+    help = "help"
+    staff = "staff"
+
+
+class MenuCB(CallbackData, prefix="m"):
+    section: Section
+
+
+class CategoryCB(CallbackData, prefix="cat"):
+    id: str
+
+
+class InviteCB(CallbackData, prefix="inv"):
+    role: str

@@ -1,0 +1,145 @@
+"""Settings from the environment and `.env` (pydantic-settings).
+
+`load_settings()` turns every problem into one `SettingsError` line that says what to set,
+so start-up never shows a traceback for a configuration mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CAMPAIGN = ROOT / "content" / "campaign.toml"
+TOKEN_RE = re.compile(r"^\d+:[\w-]+$")
+
+
+class SettingsError(Exception):
+    """A configuration problem, said in one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: str = ""
+    data_dir: Path = ROOT / "data"
+    database_url: str = ""
+    redis_url: str | None = None
+    bot_api_url: str | None = None
+    bot_api_local: bool = False
+    webhook_url: str | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = 8080
+    webhook_secret: str | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = Field(default=frozenset())
+    timezone: str = "Asia/Shanghai"
+    campaign_file: Path = DEFAULT_CAMPAIGN
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        # "1, 2,3" or a JSON list "[1, 2]"
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return frozenset()
+            if text.startswith("["):
+                value = json.loads(text)
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+        return frozenset(int(v) for v in value)
+
+    @field_validator("redis_url", "bot_api_url", "webhook_url", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'kepubot.sqlite3'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def check(self, *, need_token: bool = True) -> None:
+        """Raise SettingsError naming the first thing that is wrong."""
+        if need_token:
+            if not self.bot_token:
+                raise SettingsError(
+                    "BOT_TOKEN is not set: put the token from @BotFather in BOT_TOKEN "
+                    "(or run `kepubot sandbox` to try the bot without one)"
+                )
+            if not TOKEN_RE.match(self.bot_token):
+                raise SettingsError("BOT_TOKEN looks malformed: expected <digits>:<letters> as given by @BotFather")
+        _check_db_url(self.effective_database_url)
+        if self.redis_url:
+            _check_url("REDIS_URL", self.redis_url, ("redis", "rediss", "unix"))
+        if self.bot_api_url:
+            _check_url("BOT_API_URL", self.bot_api_url, ("http", "https"))
+        if self.webhook_url:
+            _check_url("WEBHOOK_URL", self.webhook_url, ("https", "http"))
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(f"TIMEZONE {self.timezone!r} is unknown: use an IANA name such as Asia/Shanghai") from exc
+        if not self.campaign_file.is_file():
+            raise SettingsError(f"CAMPAIGN_FILE {self.campaign_file} cannot be read: point it at a campaign .toml file")
+
+
+def _check_url(name: str, url: str, schemes: tuple[str, ...]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise SettingsError(f"{name} is malformed ({mask_url(url)}): expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+
+
+def _check_db_url(url: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg", "postgresql", "postgres", "sqlite"):
+        raise SettingsError(
+            f"DATABASE_URL is malformed ({mask_url(url)}): use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
+        )
+
+
+def async_db_url(url: str) -> str:
+    """Accept plain postgresql:// and sqlite:// URLs and choose the async drivers for them."""
+    for plain, driver in (("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://"),
+                          ("sqlite://", "sqlite+aiosqlite://")):
+        if url.startswith(plain):
+            return driver + url[len(plain):]
+    return url
+
+
+def mask_url(url: str) -> str:
+    """Hide a password in a URL for logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def mask_token(token: str) -> str:
+    head, _, tail = token.partition(":")
+    return f"{head}:***" if tail else "***"
+
+
+def load_settings(*, need_token: bool = True, **overrides: Any) -> Settings:
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        raise SettingsError(f"{name} is invalid: {err['msg']}") from None
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"settings are invalid: {exc}") from None
+    settings.check(need_token=need_token)
+    return settings

@@ -1,0 +1,21 @@
+"""Router filters. Async on purpose: aiogram runs sync filters in a thread."""
+
+from __future__ import annotations
+
+from aiogram.filters import Filter
+from aiogram.types import TelegramObject
+
+from bot.services.users import Person, Role
+
+
+class HasRole(Filter):
+    def __init__(self, *roles: Role) -> None:
+        self.roles = frozenset(roles)
+
+    async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
+        return person is not None and bool(self.roles & person.roles)
+
+
+class PrivateChat(Filter):
+    async def __call__(self, event: TelegramObject, event_chat=None) -> bool:
+        return event_chat is None or event_chat.type == "private"

@@ -1,0 +1,57 @@
+"""Operators: invite tutors and reviewers with one-time deep links, list the staff."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.deep_linking import create_start_link
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import InviteCB
+from bot.filters import HasRole
+from bot.keyboards import back_to_menu, staff_menu
+from bot.render import Texts
+from bot.services import users
+from bot.services.users import INVITABLE, Person, Role
+from bot.ui import show
+
+
+async def _invite_text(bot: Bot, texts: Texts, session: AsyncSession, person: Person, role: Role) -> str:
+    invite = await users.create_invite(session, role, person.id)
+    link = await create_start_link(bot, f"inv_{invite.code}")
+    return texts.render("invite_created", role=role.value, link=link, expires_at=invite.expires_at)
+
+
+def build() -> Router:
+    router = Router(name="admin")
+    router.message.filter(HasRole(Role.admin))
+    router.callback_query.filter(HasRole(Role.admin))
+
+    @router.message(Command("invite"))
+    async def invite(message: Message, command: CommandObject, bot: Bot, texts: Texts, session: AsyncSession,
+                     person: Person) -> None:
+        """/invite tutor|reviewer makes a link at once; a bare /invite asks which role."""
+        wanted = (command.args or "").strip().lower()
+        role = next((r for r in INVITABLE if r.value == wanted), None)
+        if role is None:
+            await message.answer(texts.render("staff_menu", asked=wanted), reply_markup=staff_menu(texts))
+            return
+        await message.answer(await _invite_text(bot, texts, session, person, role), reply_markup=back_to_menu(texts))
+
+    @router.callback_query(InviteCB.filter())
+    async def invite_button(callback: CallbackQuery, callback_data: InviteCB, bot: Bot, texts: Texts,
+                            session: AsyncSession, person: Person) -> None:
+        role = next((r for r in INVITABLE if r.value == callback_data.role), None)
+        if role is None:
+            await callback.answer(texts.render("stale_button"), show_alert=True)
+            return
+        await show(callback, await _invite_text(bot, texts, session, person, role), back_to_menu(texts))
+
+    @router.message(Command("staff"))
+    async def staff_list(message: Message, texts: Texts, session: AsyncSession) -> None:
+        rows = [{"id": u.id, "name": u.first_name, "username": u.username, "role": r.value}
+                for u, r in await users.staff(session)]
+        await message.answer(texts.render("staff_list", staff=rows), reply_markup=staff_menu(texts))
+
+    return router

@@ -1,0 +1,96 @@
+"""/start, /help, /rules, /contact and the main menu's information sections."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import CategoryCB, MenuCB, Section
+from bot.campaign import Campaign
+from bot.commands import set_commands_for
+from bot.filters import PrivateChat
+from bot.keyboards import back_to_menu, categories_menu, category_back, main_menu, staff_menu
+from bot.render import Texts
+from bot.services import users
+from bot.services.users import Person, Role
+from bot.ui import show
+
+SECTION_TEMPLATES = {
+    Section.about: "about",
+    Section.directions: "directions",
+    Section.rules: "rules",
+    Section.contact: "contact",
+    Section.help: "help",
+}
+
+
+def build() -> Router:
+    router = Router(name="start")
+    router.message.filter(PrivateChat())
+
+    @router.message(CommandStart(deep_link=True))
+    async def start_with_payload(message: Message, command: CommandObject, texts: Texts, person: Person,
+                                 session: AsyncSession, bot: Bot) -> None:
+        """Deep links: inv_<code> grants a staff role; anything else is a plain /start."""
+        payload = command.args or ""
+        if payload.startswith("inv_"):
+            outcome, role = await users.redeem_invite(session, payload[4:], person.id)
+            if outcome is users.InviteOutcome.granted:
+                person = Person(id=person.id, first_name=person.first_name, roles=person.roles | {role})
+                await set_commands_for(bot, texts, person.id, person.roles)
+            await message.answer(texts.render("invite_redeemed", outcome=outcome.value, role=role.value if role else ""))
+        await welcome(message, texts, person)
+
+    @router.message(CommandStart())
+    async def start(message: Message, texts: Texts, person: Person) -> None:
+        """Welcome, what the programme is, and the main menu for this person's roles."""
+        await welcome(message, texts, person)
+
+    async def welcome(message: Message, texts: Texts, person: Person) -> None:
+        roles = sorted(r.value for r in person.roles if r is not Role.creator)
+        await message.answer(texts.render("welcome", name=person.first_name, roles=roles),
+                             reply_markup=main_menu(texts, person), disable_web_page_preview=True)
+
+    @router.message(Command("help"))
+    async def help_(message: Message, texts: Texts, person: Person) -> None:
+        await message.answer(texts.render("help", roles=[r.value for r in person.roles]),
+                             reply_markup=back_to_menu(texts))
+
+    @router.message(Command("rules"))
+    async def rules(message: Message, texts: Texts) -> None:
+        await message.answer(texts.render("rules"), reply_markup=back_to_menu(texts))
+
+    @router.message(Command("contact"))
+    async def contact(message: Message, texts: Texts) -> None:
+        await message.answer(texts.render("contact"), reply_markup=back_to_menu(texts), disable_web_page_preview=True)
+
+    @router.callback_query(MenuCB.filter())
+    async def menu(callback: CallbackQuery, callback_data: MenuCB, texts: Texts, person: Person,
+                   campaign: Campaign) -> None:
+        """Main-menu navigation: each section replaces the menu message, with a way back."""
+        section = callback_data.section
+        if section is Section.home:
+            roles = sorted(r.value for r in person.roles if r is not Role.creator)
+            await show(callback, texts.render("welcome", name=person.first_name, roles=roles), main_menu(texts, person))
+        elif section is Section.categories:
+            await show(callback, texts.render("categories"), categories_menu(texts, campaign.categories))
+        elif section is Section.staff:
+            if not person.has(Role.admin):
+                await callback.answer(texts.render("not_allowed"), show_alert=True)
+                return
+            await show(callback, texts.render("staff_menu"), staff_menu(texts))
+        else:
+            extra = {"roles": [r.value for r in person.roles]} if section is Section.help else {}
+            await show(callback, texts.render(SECTION_TEMPLATES[section], **extra), back_to_menu(texts))
+
+    @router.callback_query(CategoryCB.filter())
+    async def category(callback: CallbackQuery, callback_data: CategoryCB, texts: Texts, campaign: Campaign) -> None:
+        cat = next((c for c in campaign.categories if c.id == callback_data.id), None)
+        if cat is None:  # forged or from an older campaign file
+            await callback.answer(texts.render("stale_button"), show_alert=True)
+            return
+        await show(callback, texts.render("category", category=cat), category_back(texts))
+
+    return router

@@ -1,0 +1,79 @@
+"""Outer middleware: one unit of work per update.
+
+Drops an update already handled (Telegram re-delivers after failures), opens the DB session,
+upserts the user with their roles, commits at the end and rolls back on error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.types import TelegramObject, Update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.services import users
+from storage.db import current_session
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWork(BaseMiddleware):
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], admin_ids: frozenset[int],
+                 remember: int = 10_000) -> None:
+        self.sessionmaker = sessionmaker
+        self.admin_ids = admin_ids
+        # update ids seen by this process, in flight or done: a duplicate is dropped without a query
+        self.recent: OrderedDict[int, None] = OrderedDict()
+        self.remember = remember
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        assert isinstance(event, Update)
+        update_id = event.update_id
+        if update_id in self.recent:
+            log.info("duplicate update %s dropped", update_id)
+            return UNHANDLED
+        self.recent[update_id] = None
+        if len(self.recent) > self.remember:
+            self.recent.popitem(last=False)
+
+        async with self.sessionmaker() as session:
+            token = current_session.set(session)
+            try:
+                if await users.update_seen(session, update_id):
+                    log.info("update %s was handled before a restart; dropped", update_id)
+                    return UNHANDLED
+                tg_user = data.get("event_from_user")
+                if tg_user is not None and not tg_user.is_bot:
+                    user = await users.upsert_user(
+                        session, tg_user.id, first_name=tg_user.first_name, last_name=tg_user.last_name,
+                        username=tg_user.username, language_code=tg_user.language_code,
+                    )
+                    roles = await users.roles_of(session, user.id, self.admin_ids)
+                    data["person"] = users.Person(id=user.id, first_name=user.first_name, roles=roles)
+                data["session"] = session
+                result = await handler(event, data)
+                users.mark_update(session, update_id)
+                try:
+                    await session.commit()
+                except IntegrityError:
+                    # another process committed the same update first
+                    await session.rollback()
+                    log.info("update %s committed elsewhere; dropped", update_id)
+                return result
+            except BaseException:
+                await session.rollback()
+                self.recent.pop(update_id, None)  # a retry of a failed update may run again
+                raise
+            finally:
+                current_session.reset(token)

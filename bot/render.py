@@ -1,0 +1,63 @@
+"""Every text the user sees: Jinja2 templates (HTML, autoescaped) and button labels, from content/.
+
+Templates are `content/templates/<name>.j2`; button labels live in `content/templates/labels.toml`
+so all user-facing words are edited in one folder.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "content" / "templates"
+
+
+class Texts:
+    def __init__(self, *, timezone: str = "Asia/Shanghai", globals_: dict[str, Any] | None = None,
+                 folder: Path = TEMPLATES) -> None:
+        self.folder = folder
+        self.tz = ZoneInfo(timezone)
+        self.env = Environment(
+            loader=FileSystemLoader(folder),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["local"] = self._local
+        self.env.filters["size"] = human_size
+        self.env.globals.update(globals_ or {})
+        self.env.globals["label"] = self.label
+
+    def render(self, name: str, /, **context: Any) -> str:
+        return self.env.get_template(f"{name}.j2").render(**context).strip()
+
+    @cached_property
+    def labels(self) -> dict[str, Any]:
+        with open(self.folder / "labels.toml", "rb") as fh:
+            return tomllib.load(fh)
+
+    def label(self, key: str, /, **context: Any) -> str:
+        """A button label by dotted key, e.g. label("menu.rules")."""
+        node: Any = self.labels
+        for part in key.split("."):
+            node = node[part]
+        return str(node).format(**context) if context else str(node)
+
+    def _local(self, value: datetime, fmt: str = "%Y年%m月%d日 %H:%M") -> str:
+        return value.astimezone(self.tz).strftime(fmt)
+
+
+def human_size(num: int | float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(num) < 1024 or unit == "GB":
+            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
+        num /= 1024
+    return f"{num:.1f} GB"

@@ -1,0 +1,27 @@
+"""APScheduler is the clock: jobs wake up and read due work from the database."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.services.users import prune_updates
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+
+def build_scheduler(app: App) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=app.settings.timezone)
+
+    async def prune() -> None:
+        async with app.sessionmaker.begin() as session:
+            removed = await prune_updates(session)
+        log.info("pruned %d processed update ids", removed)
+
+    scheduler.add_job(prune, "interval", hours=6, id="prune_updates", coalesce=True, max_instances=1)
+    return scheduler

@@ -1,0 +1,137 @@
+"""People and their roles. Everyone is a creator; tutors and reviewers are granted by invite;
+admins are named in ADMIN_IDS."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Invite, ProcessedUpdate, User, UserRole, utcnow
+
+
+class Role(StrEnum):
+    creator = "creator"
+    tutor = "tutor"
+    reviewer = "reviewer"
+    admin = "admin"
+
+
+INVITABLE = (Role.tutor, Role.reviewer)
+INVITE_TTL = timedelta(days=7)
+SEEN_REFRESH = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Person:
+    """What handlers know of the user of an update (plain data, no ORM object)."""
+
+    id: int
+    first_name: str
+    roles: frozenset[Role]
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+async def upsert_user(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    first_name: str,
+    last_name: str | None = None,
+    username: str | None = None,
+    language_code: str | None = None,
+    now: datetime | None = None,
+) -> User:
+    """Create or refresh a user; writes only when something changed (keeps SQLite's write lock free)."""
+    now = now or utcnow()
+    user = await session.get(User, user_id)
+    if user is None:
+        user = User(id=user_id, first_name=first_name, last_name=last_name, username=username,
+                    language_code=language_code, created_at=now, last_seen_at=now)
+        session.add(user)
+        return user
+    fresh = (first_name, last_name, username, language_code)
+    if (user.first_name, user.last_name, user.username, user.language_code) != fresh:
+        user.first_name, user.last_name, user.username, user.language_code = fresh
+    if now - user.last_seen_at > SEEN_REFRESH:
+        user.last_seen_at = now
+    return user
+
+
+async def roles_of(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> frozenset[Role]:
+    rows = (await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars()
+    roles = {Role.creator, *(Role(r) for r in rows if r in Role.__members__)}
+    if user_id in admin_ids:
+        roles.add(Role.admin)
+    return frozenset(roles)
+
+
+async def grant_role(session: AsyncSession, user_id: int, role: Role, granted_by: int | None) -> bool:
+    """Give a role; False when the person already had it."""
+    if await session.get(UserRole, (user_id, role.value)) is not None:
+        return False
+    session.add(UserRole(user_id=user_id, role=role.value, granted_by=granted_by, granted_at=utcnow()))
+    return True
+
+
+async def revoke_role(session: AsyncSession, user_id: int, role: Role) -> bool:
+    result = await session.execute(delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role.value))
+    return bool(result.rowcount)
+
+
+async def staff(session: AsyncSession) -> list[tuple[User, Role]]:
+    rows = await session.execute(select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id).order_by(UserRole.role, User.id))
+    return [(user, Role(role)) for user, role in rows.all()]
+
+
+async def create_invite(session: AsyncSession, role: Role, created_by: int, ttl: timedelta = INVITE_TTL) -> Invite:
+    if role not in INVITABLE:
+        raise ValueError(f"role {role} cannot be granted by invite")
+    now = utcnow()
+    invite = Invite(code=secrets.token_urlsafe(12), role=role.value, created_by=created_by, created_at=now,
+                    expires_at=now + ttl)
+    session.add(invite)
+    return invite
+
+
+class InviteOutcome(StrEnum):
+    granted = "granted"
+    already = "already"  # the person had the role: the invite stays unused for someone else
+    used = "used"
+    expired = "expired"
+    unknown = "unknown"
+
+
+async def redeem_invite(session: AsyncSession, code: str, user_id: int) -> tuple[InviteOutcome, Role | None]:
+    invite = await session.get(Invite, code, with_for_update=True)
+    if invite is None:
+        return InviteOutcome.unknown, None
+    role = Role(invite.role)
+    if invite.used_by is not None:
+        return (InviteOutcome.already if invite.used_by == user_id else InviteOutcome.used), role
+    if invite.expires_at <= utcnow():
+        return InviteOutcome.expired, role
+    if not await grant_role(session, user_id, role, invite.created_by):
+        return InviteOutcome.already, role
+    invite.used_by, invite.used_at = user_id, utcnow()
+    return InviteOutcome.granted, role
+
+
+async def update_seen(session: AsyncSession, update_id: int) -> bool:
+    return await session.get(ProcessedUpdate, update_id) is not None
+
+
+def mark_update(session: AsyncSession, update_id: int) -> None:
+    session.add(ProcessedUpdate(update_id=update_id, processed_at=utcnow()))
+
+
+async def prune_updates(session: AsyncSession, older_than: timedelta = timedelta(days=2)) -> int:
+    """Telegram keeps undelivered updates 24 h; ids older than that cannot come back."""
+    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - older_than))
+    return result.rowcount or 0

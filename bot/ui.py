@@ -1,0 +1,20 @@
+"""Small answering helpers shared by handlers."""
+
+from __future__ import annotations
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+
+async def show(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Turn the message a button sits on into `text`; a fresh message if it can't be edited."""
+    message = callback.message
+    if isinstance(message, Message):
+        try:
+            await message.edit_text(text, reply_markup=markup, disable_web_page_preview=True)
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:
+                await message.answer(text, reply_markup=markup, disable_web_page_preview=True)
+    elif callback.from_user:
+        await callback.bot.send_message(callback.from_user.id, text, reply_markup=markup, disable_web_page_preview=True)
+    await callback.answer()

@@ -1,0 +1,79 @@
+"""aiogram FSM storage in the SQL database (aiogram ships none): drafts survive a restart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import current_session
+from storage.models import FsmRecord, utcnow
+
+
+def key_string(key: StorageKey) -> str:
+    parts = [str(key.bot_id), str(key.chat_id), str(key.user_id)]
+    if key.thread_id:
+        parts.append(f"t{key.thread_id}")
+    if key.business_connection_id:
+        parts.append(f"b{key.business_connection_id}")
+    parts.append(key.destiny)
+    return ":".join(parts)
+
+
+class SQLStorage(BaseStorage):
+    """One row per conversation key, written in the update's transaction (or a short one of its own)."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def _save(self, key: StorageKey, *, state: Any = ..., data: Any = ...) -> None:
+        session = current_session.get()
+        if session is not None:
+            # inside an update: part of its transaction, committed or rolled back with it
+            await self._write(session, key, state, data)
+            return
+        async with self.sessionmaker.begin() as own:
+            await self._write(own, key, state, data)
+
+    @staticmethod
+    async def _write(session: AsyncSession, key: StorageKey, state: Any, data: Any) -> None:
+        row = await session.get(FsmRecord, key_string(key))
+        if row is None:
+            row = FsmRecord(key=key_string(key), state=None, data="{}")
+            session.add(row)
+        if state is not ...:
+            row.state = state
+        if data is not ...:
+            row.data = json.dumps(data, ensure_ascii=False)
+        row.updated_at = utcnow()
+
+    async def _read(self, column: Any, key: StorageKey) -> Any:
+        query = select(column).where(FsmRecord.key == key_string(key))
+        session = current_session.get()
+        if session is not None:
+            return (await session.execute(query)).scalar()
+        async with self.sessionmaker() as own:
+            return (await own.execute(query)).scalar()
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        await self._save(key, state=state.state if isinstance(state, State) else state)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        return await self._read(FsmRecord.state, key)
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"FSM data must be a mapping, got {type(data).__name__}")
+        await self._save(key, data=dict(data))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        raw = await self._read(FsmRecord.data, key)
+        return json.loads(raw) if raw else {}
+
+    async def close(self) -> None:
+        pass

@@ -1,0 +1,67 @@
+"""Fixtures: a migrated database (SQLite by default; PostgreSQL when DATABASE_URL is set; Redis
+FSM storage when REDIS_URL is set), the application, and a conversation with a fake Telegram."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.app import App, build_app
+from bot.config import Settings, async_db_url, load_settings
+from storage.db import make_engine
+from storage.migrate import upgrade_async
+from tests.harness import Conversation
+
+ADMIN_ID = 9001
+
+
+async def reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+async def reset_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url)
+    await redis.flushdb()
+    await redis.aclose()
+
+
+@pytest.fixture
+async def db_url(tmp_path: Path) -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        url = async_db_url(url)
+        await reset_postgres(url)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
+    await upgrade_async(url)
+    return url
+
+
+@pytest.fixture
+async def settings(db_url: str, tmp_path: Path) -> Settings:
+    redis_url = os.environ.get("REDIS_URL") or None
+    if redis_url:
+        await reset_redis(redis_url)
+    return load_settings(bot_token="424242:TEST", database_url=db_url, redis_url=redis_url,
+                         admin_ids=str(ADMIN_ID), data_dir=tmp_path / "data", _env_file=None)
+
+
+@pytest.fixture
+async def app(settings: Settings):
+    application = build_app(settings)
+    yield application
+    await application.close()
+
+
+@pytest.fixture
+def chat(app: App) -> Conversation:
+    return Conversation(app.dispatcher)
