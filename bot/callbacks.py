@@ -17,6 +17,7 @@ class Section(StrEnum):
     contact = "contact"
     help = "help"
     staff = "staff"
+    ask = "ask"
 
 
 class MenuCB(CallbackData, prefix="m"):
@@ -29,3 +30,7 @@ class CategoryCB(CallbackData, prefix="cat"):
 
 class InviteCB(CallbackData, prefix="inv"):
     role: str
+
+
+class InquiryCB(CallbackData, prefix="q"):
+    id: int

@@ -16,10 +16,10 @@ log = logging.getLogger(__name__)
 
 # which commands each role sees, in menu order; descriptions are labels (commands.<name>)
 COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.creator: ("start", "help", "rules", "contact", "cancel"),
-    Role.tutor: ("start", "help", "rules", "contact", "cancel"),
-    Role.reviewer: ("start", "help", "rules", "contact", "cancel"),
-    Role.admin: ("start", "help", "rules", "contact", "staff", "invite", "cancel"),
+    Role.creator: ("start", "ask", "rules", "contact", "help", "cancel"),
+    Role.tutor: ("start", "ask", "rules", "contact", "help", "cancel"),
+    Role.reviewer: ("start", "ask", "rules", "contact", "help", "cancel"),
+    Role.admin: ("start", "staff", "invite", "rules", "contact", "help", "cancel"),
 }
 RANK = (Role.admin, Role.reviewer, Role.tutor, Role.creator)
 

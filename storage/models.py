@@ -101,4 +101,22 @@ class FsmRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "utcnow", "UTCDateTime"]
+
+
+class Inquiry(Base):
+    """A question a person asks the programme's staff through the bot (咨询), and its answer."""
+
+    __tablename__ = "inquiries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    topic: Mapped[str] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | answered
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by: Mapped[int | None] = mapped_column(BigInteger)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "utcnow", "UTCDateTime"]

@@ -179,11 +179,11 @@ class _Fail(Exception):
 class Conversation:
     """A dispatcher and a fake Telegram; users made here send updates like a Telegram client."""
 
-    def __init__(self, dispatcher: Dispatcher, token: str = f"{BOT_ID}:TEST") -> None:
+    def __init__(self, dispatcher: Dispatcher, token: str = f"{BOT_ID}:TEST", first_update_id: int = 1) -> None:
         self.dp = dispatcher
         self.tg = FakeTelegram()
         self.bot = Bot(token, session=self.tg, default=_defaults())
-        self.update_ids = itertools.count(1)
+        self.update_ids = itertools.count(first_update_id)  # Telegram's ids keep growing across restarts
         self.user_message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))
 
     def user(self, user_id: int, first_name: str = "用户", username: str | None = None) -> ChatUser:
@@ -282,6 +282,8 @@ class ChatUser:
         mid = target.message_id if target else (message_id or 1)
         message = {"message_id": mid, "date": 1700000000, "chat": {"id": self.id, "type": "private"},
                    "from": BOT_USER, "text": target.text if target else "…"}
+        if target is not None and target.markup and "inline_keyboard" in target.markup:
+            message["reply_markup"] = target.markup
         update = {"callback_query": {"id": f"cq{next(self.conv.update_ids)}", "from": self.tg_user,
                                      "chat_instance": "ci", "message": message, "data": data}}
         await self.conv.feed(update)

@@ -6,7 +6,8 @@ from aiogram import Router
 
 
 def get_routers() -> list[Router]:
-    from bot.handlers import admin, common, fallback, start
+    from bot.flows import engine
+    from bot.handlers import admin, common, fallback, inquiry, start
 
-    # order matters: /cancel before forms, the catch-all fallback last
-    return [common.build(), start.build(), admin.build(), fallback.build()]
+    # order matters: /cancel before the forms, forms before the menus, the catch-all fallback last
+    return [common.build(), engine.build(), inquiry.build(), start.build(), admin.build(), fallback.build()]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import CategoryCB, MenuCB, Section
 from bot.campaign import Campaign
 from bot.commands import set_commands_for
 from bot.filters import PrivateChat
+from bot.flows.engine import draft_of, resume_button
 from bot.keyboards import back_to_menu, categories_menu, category_back, main_menu, staff_menu
 from bot.render import Texts
 from bot.services import users
@@ -26,13 +28,24 @@ SECTION_TEMPLATES = {
 }
 
 
+async def welcome_view(texts: Texts, person: Person, state: FSMContext) -> tuple[str, InlineKeyboardMarkup]:
+    """The welcome with the menu for this person's roles, offering to continue an unfinished form."""
+    roles = sorted(r.value for r in person.roles if r is not Role.creator)
+    draft = await draft_of(state)
+    markup = main_menu(texts, person)
+    if draft is not None:
+        markup.inline_keyboard.insert(0, [resume_button(texts, draft)])
+    text = texts.render("welcome", name=person.first_name, roles=roles, draft=draft["form"] if draft else None)
+    return text, markup
+
+
 def build() -> Router:
     router = Router(name="start")
     router.message.filter(PrivateChat())
 
     @router.message(CommandStart(deep_link=True))
     async def start_with_payload(message: Message, command: CommandObject, texts: Texts, person: Person,
-                                 session: AsyncSession, bot: Bot) -> None:
+                                 session: AsyncSession, bot: Bot, state: FSMContext) -> None:
         """Deep links: inv_<code> grants a staff role; anything else is a plain /start."""
         payload = command.args or ""
         if payload.startswith("inv_"):
@@ -41,17 +54,17 @@ def build() -> Router:
                 person = Person(id=person.id, first_name=person.first_name, roles=person.roles | {role})
                 await set_commands_for(bot, texts, person.id, person.roles)
             await message.answer(texts.render("invite_redeemed", outcome=outcome.value, role=role.value if role else ""))
-        await welcome(message, texts, person)
+        await welcome(message, texts, person, state)
 
     @router.message(CommandStart())
-    async def start(message: Message, texts: Texts, person: Person) -> None:
-        """Welcome, what the programme is, and the main menu for this person's roles."""
-        await welcome(message, texts, person)
+    async def start(message: Message, texts: Texts, person: Person, state: FSMContext) -> None:
+        """Welcome, what the programme is, and the main menu for this person's roles; an unfinished
+        form is offered to continue where it stopped."""
+        await welcome(message, texts, person, state)
 
-    async def welcome(message: Message, texts: Texts, person: Person) -> None:
-        roles = sorted(r.value for r in person.roles if r is not Role.creator)
-        await message.answer(texts.render("welcome", name=person.first_name, roles=roles),
-                             reply_markup=main_menu(texts, person), disable_web_page_preview=True)
+    async def welcome(message: Message, texts: Texts, person: Person, state: FSMContext) -> None:
+        text, markup = await welcome_view(texts, person, state)
+        await message.answer(text, reply_markup=markup, disable_web_page_preview=True)
 
     @router.message(Command("help"))
     async def help_(message: Message, texts: Texts, person: Person) -> None:
@@ -68,12 +81,11 @@ def build() -> Router:
 
     @router.callback_query(MenuCB.filter())
     async def menu(callback: CallbackQuery, callback_data: MenuCB, texts: Texts, person: Person,
-                   campaign: Campaign) -> None:
+                   campaign: Campaign, state: FSMContext) -> None:
         """Main-menu navigation: each section replaces the menu message, with a way back."""
         section = callback_data.section
         if section is Section.home:
-            roles = sorted(r.value for r in person.roles if r is not Role.creator)
-            await show(callback, texts.render("welcome", name=person.first_name, roles=roles), main_menu(texts, person))
+            await show(callback, *await welcome_view(texts, person, state))
         elif section is Section.categories:
             await show(callback, texts.render("categories"), categories_menu(texts, campaign.categories))
         elif section is Section.staff:

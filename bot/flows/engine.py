@@ -1,0 +1,402 @@
+"""The form engine: a form is a list of fields; one engine walks any form with 上一步, 跳过,
+/cancel, a summary where every field can be edited, and confirmation.
+
+The draft lives in FSM data (SQL or Redis storage), so it survives a restart:
+    {"form": name, "fid": nonce, "step": i, "values": {...}, "extra": {...}, "editing": bool}
+Every button carries the draft's nonce and step: a button of an older prompt or of a finished
+form is refused instead of acting on the wrong draft.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import Bot, Router
+from aiogram.filters import Filter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.flows.fields import CHOICE, CONTACT, DOCUMENT, PHOTO, TEXT, Answer, Field, FileRef, Invalid
+from bot.render import Texts
+from bot.services.users import Person
+
+log = logging.getLogger(__name__)
+
+
+class FormSG(StatesGroup):
+    asking = State()
+    reviewing = State()
+
+
+class FormCB(CallbackData, prefix="f"):
+    fid: str
+    step: int
+    action: str  # back | skip | pick | edit | confirm | cancel | resume
+    arg: str = ""
+
+
+@dataclass
+class SubmitContext:
+    """What a form's on_submit gets: the answers and the update's means to act on them."""
+
+    values: dict[str, Any]
+    extra: dict[str, Any]
+    person: Person
+    session: AsyncSession
+    bot: Bot
+    texts: Texts
+    chat_id: int
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    fields: tuple[Field, ...]
+    on_submit: Callable[[SubmitContext], Awaitable[str]]  # returns the text that confirms success
+    confirm: bool = True  # show the summary before submitting
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    def index(self, name: str) -> int:
+        return next(i for i, f in enumerate(self.fields) if f.name == name)
+
+
+FORMS: dict[str, Form] = {}
+
+
+def register(form: Form) -> Form:
+    FORMS[form.name] = form
+    return form
+
+
+# ---------------------------------------------------------------- entering and walking a form
+
+
+async def start_form(form: Form, chat_id: int, bot: Bot, state: FSMContext, texts: Texts,
+                     *, extra: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
+                     edit_only: list[str] | None = None) -> None:
+    """Open `form` for this chat. `values` pre-fills a draft (e.g. a correction after rejection);
+    with `edit_only` the person goes straight to the summary to change just those fields."""
+    data = {"form": form.name, "fid": secrets.token_hex(3), "step": 0, "values": dict(values or {}),
+            "extra": dict(extra or {}), "editing": False}
+    if edit_only:
+        data["step"] = form.index(edit_only[0])
+        data["editing"] = True
+    await state.set_state(FormSG.asking)
+    await state.set_data(data)
+    await bot.send_message(chat_id, texts.render("forms/intro", form=form.name, extra=data["extra"],
+                                                 total=len(form.fields)))
+    await ask(form, data, chat_id, bot, texts)
+
+
+def _next_step(form: Form, values: dict[str, Any], start: int, direction: int = 1) -> int | None:
+    i = start
+    while 0 <= i < len(form.fields):
+        if form.fields[i].applies(values):
+            return i
+        i += direction
+    return None
+
+
+async def ask(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts, *,
+              error: Invalid | None = None) -> None:
+    fld = form.fields[data["step"]]
+    values = data["values"]
+    shown = [f for f in form.fields if f.applies(values)]
+    number = shown.index(fld) + 1 if fld in shown else data["step"] + 1
+    prompt = texts.render(f"forms/{form.name}/{fld.name}", values=values, extra=data["extra"],
+                          current=values.get(fld.name), limits=fld.limits)
+    header = texts.render("forms/step", number=number, total=len(shown), editing=data["editing"],
+                          optional=fld.optional, label=texts.label(f"forms.{form.name}.{fld.name}"))
+    body = f"{header}\n{prompt}"
+    if error is not None:
+        body = texts.render(f"forms/errors/{error.template}", **error.context) + "\n\n" + body
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup
+    if fld.share_contact:
+        markup = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text=texts.label("form.share_phone"), request_contact=True)],
+                                               [KeyboardButton(text=texts.label("form.back"))]],
+                                     resize_keyboard=True, one_time_keyboard=True)
+    else:
+        markup = field_keyboard(form, fld, data, texts)
+    await bot.send_message(chat_id, body, reply_markup=markup, disable_web_page_preview=True)
+
+
+def field_keyboard(form: Form, fld: Field, data: dict[str, Any], texts: Texts) -> InlineKeyboardMarkup:
+    fid, step = data["fid"], data["step"]
+    kb = InlineKeyboardBuilder()
+    options = fld.options(data["values"])
+    for opt in options:
+        kb.add(InlineKeyboardButton(text=texts.label(opt.label),
+                                    callback_data=FormCB(fid=fid, step=step, action="pick", arg=opt.value).pack()))
+    kb.adjust(2)
+    nav = []
+    if data["editing"]:
+        nav.append(InlineKeyboardButton(text=texts.label("form.to_summary"),
+                                        callback_data=FormCB(fid=fid, step=step, action="summary").pack()))
+    elif _next_step(form, data["values"], step - 1, -1) is not None:
+        nav.append(InlineKeyboardButton(text=texts.label("form.back"),
+                                        callback_data=FormCB(fid=fid, step=step, action="back").pack()))
+    if fld.optional:
+        nav.append(InlineKeyboardButton(text=texts.label("form.skip"),
+                                        callback_data=FormCB(fid=fid, step=step, action="skip").pack()))
+    if nav:
+        kb.row(*nav)
+    kb.row(InlineKeyboardButton(text=texts.label("form.cancel"),
+                                callback_data=FormCB(fid=fid, step=step, action="cancel").pack()))
+    return kb.as_markup()
+
+
+def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts) -> str:
+    if value is None or value == "":
+        return texts.label("form.empty")
+    for opt in fld.options(values):
+        if opt.value == value:
+            return texts.label(opt.label)
+    if isinstance(value, dict) and "file_name" in value:
+        return value.get("file_name") or texts.label("form.file")
+    return str(value)
+
+
+async def show_summary(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts) -> None:
+    values = data["values"]
+    rows = [{"name": f.name, "label": texts.label(f"forms.{form.name}.{f.name}"),
+             "value": display(f, values.get(f.name), values, texts)}
+            for f in form.fields if f.applies(values)]
+    fid = data["fid"]
+    kb = InlineKeyboardBuilder()
+    for row in rows:
+        kb.add(InlineKeyboardButton(text=texts.label("form.edit", label=row["label"]),
+                                    callback_data=FormCB(fid=fid, step=-1, action="edit", arg=row["name"]).pack()))
+    kb.adjust(2)
+    kb.row(InlineKeyboardButton(text=texts.label("form.confirm"),
+                                callback_data=FormCB(fid=fid, step=-1, action="confirm").pack()))
+    kb.row(InlineKeyboardButton(text=texts.label("form.cancel"),
+                                callback_data=FormCB(fid=fid, step=-1, action="cancel").pack()))
+    await bot.send_message(chat_id, texts.render("forms/summary", form=form.name, rows=rows, extra=data["extra"]),
+                           reply_markup=kb.as_markup(), disable_web_page_preview=True)
+
+
+async def advance(form: Form, data: dict[str, Any], state: FSMContext, chat_id: int, bot: Bot, texts: Texts,
+                  ctx: SubmitContext | None) -> None:
+    """After an answer: the next applicable field, or the summary (or submission when there is none)."""
+    following = None if data["editing"] else _next_step(form, data["values"], data["step"] + 1)
+    if data["editing"]:
+        # an edit may reveal a field that now applies and has no answer yet
+        missing = next((i for i, f in enumerate(form.fields)
+                        if f.applies(data["values"]) and f.name not in data["values"] and not f.optional), None)
+        following = missing
+    if following is not None:
+        data["step"] = following
+        await state.set_data(data)
+        await ask(form, data, chat_id, bot, texts)
+        return
+    if form.confirm:
+        data["editing"] = False
+        await state.set_state(FormSG.reviewing)
+        await state.set_data(data)
+        await show_summary(form, data, chat_id, bot, texts)
+    elif ctx is not None:
+        await submit(form, data, state, ctx)
+
+
+async def submit(form: Form, data: dict[str, Any], state: FSMContext, ctx: SubmitContext) -> None:
+    # answers to fields that an edit made irrelevant are not submitted
+    ctx.values = {f.name: data["values"].get(f.name) for f in form.fields if f.applies(data["values"])}
+    try:
+        done = await form.on_submit(ctx)
+    except Invalid as problem:
+        target = problem.context.pop("field", None)
+        if target is None:
+            raise
+        data["step"], data["editing"] = form.index(target), True
+        await state.set_state(FormSG.asking)
+        await state.set_data(data)
+        await ask(form, data, ctx.chat_id, ctx.bot, ctx.texts, error=problem)
+        return
+    await state.clear()
+    await ctx.bot.send_message(ctx.chat_id, done, disable_web_page_preview=True)
+
+
+# ---------------------------------------------------------------- turning a message into an Answer
+
+
+def answer_of(message: Message) -> Answer:
+    user_id = message.from_user.id if message.from_user else None
+    if message.text is not None:
+        return Answer(TEXT, text=message.text, from_user_id=user_id)
+    if message.contact is not None:
+        return Answer(CONTACT, phone=message.contact.phone_number, contact_user_id=message.contact.user_id,
+                      from_user_id=user_id)
+    if message.document is not None:
+        d = message.document
+        return Answer(DOCUMENT, text=message.caption, from_user_id=user_id,
+                      file=FileRef(d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size))
+    if message.photo:
+        p = message.photo[-1]
+        return Answer(PHOTO, text=message.caption, from_user_id=user_id,
+                      file=FileRef(p.file_id, p.file_unique_id, None, "image/jpeg", p.file_size))
+    from bot.handlers.fallback import kind_of
+
+    return Answer(kind_of(message), from_user_id=user_id)
+
+
+# ---------------------------------------------------------------- the router that runs every form
+
+
+def build() -> Router:
+    router = Router(name="forms")
+
+    async def current(state: FSMContext) -> tuple[Form | None, dict[str, Any]]:
+        data = await state.get_data()
+        return FORMS.get(data.get("form", "")), data
+
+    def context(data: dict[str, Any], person: Person, session: AsyncSession, bot: Bot, texts: Texts,
+                chat_id: int) -> SubmitContext:
+        return SubmitContext(values=data["values"], extra=data["extra"], person=person, session=session,
+                             bot=bot, texts=texts, chat_id=chat_id)
+
+    @router.message(FormSG.asking, NotCommand())
+    async def on_answer(message: Message, state: FSMContext, bot: Bot, texts: Texts, person: Person,
+                        session: AsyncSession) -> None:
+        """An answer to the current field: parse it, keep it, move on; or say what is wrong."""
+        form, data = await current(state)
+        if form is None:
+            await state.clear()
+            await message.answer(texts.render("forms/lost"))
+            return
+        fld = form.fields[data["step"]]
+        answer = answer_of(message)
+        if answer.kind == TEXT and answer.text == texts.label("form.back"):
+            await go_back(form, data, state, message.chat.id, bot, texts)
+            return
+        if answer.kind not in fld.accepts:
+            await message.answer(texts.render("forms/errors/wrong_kind", got=answer.kind,
+                                              accepts=sorted(fld.accepts)))
+            return
+        try:
+            value = fld.parse(answer, data["values"])
+        except Invalid as problem:
+            await message.answer(texts.render(f"forms/errors/{problem.template}", **problem.context))
+            return
+        data["values"][fld.name] = value
+        if fld.share_contact:
+            await message.answer(texts.render("forms/noted"), reply_markup=ReplyKeyboardRemove())
+        ctx = context(data, person, session, bot, texts, message.chat.id)
+        await advance(form, data, state, message.chat.id, bot, texts, ctx)
+
+    @router.message(FormSG.reviewing, NotCommand())
+    async def on_text_at_summary(message: Message, texts: Texts) -> None:
+        await message.answer(texts.render("forms/use_buttons"))
+
+    @router.callback_query(FormCB.filter())
+    async def on_button(callback: CallbackQuery, callback_data: FormCB, state: FSMContext, bot: Bot,
+                        texts: Texts, person: Person, session: AsyncSession) -> None:
+        form, data = await current(state)
+        cb = callback_data
+        chat_id = callback.from_user.id
+        if form is None or cb.fid != data.get("fid"):
+            await callback.answer(texts.render("forms/stale"), show_alert=True)
+            return
+        reviewing = await state.get_state() == FormSG.reviewing.state
+        if cb.action in ("back", "skip", "pick", "summary") and (reviewing or cb.step != data["step"]):
+            await callback.answer(texts.render("forms/stale"), show_alert=True)
+            return
+        await callback.answer()
+        await _drop_buttons(callback)
+        if cb.action == "cancel":
+            await state.clear()
+            await bot.send_message(chat_id, texts.render("cancelled", had_state=True))
+        elif cb.action == "back":
+            await go_back(form, data, state, chat_id, bot, texts)
+        elif cb.action == "skip":
+            fld = form.fields[data["step"]]
+            if not fld.optional:
+                return
+            data["values"][fld.name] = None
+            await advance(form, data, state, chat_id, bot, texts, context(data, person, session, bot, texts, chat_id))
+        elif cb.action == "pick":
+            fld = form.fields[data["step"]]
+            try:
+                value = fld.parse(Answer(CHOICE, text=cb.arg, from_user_id=chat_id), data["values"])
+            except Invalid as problem:
+                await ask(form, data, chat_id, bot, texts, error=problem)
+                return
+            data["values"][fld.name] = value
+            await advance(form, data, state, chat_id, bot, texts, context(data, person, session, bot, texts, chat_id))
+        elif cb.action == "summary":
+            await advance(form, {**data, "editing": True}, state, chat_id, bot, texts, None)
+        elif cb.action == "edit":
+            if not reviewing or not any(f.name == cb.arg and f.applies(data["values"]) for f in form.fields):
+                await bot.send_message(chat_id, texts.render("forms/stale"))
+                return
+            data["step"], data["editing"] = form.index(cb.arg), True
+            await state.set_state(FormSG.asking)
+            await state.set_data(data)
+            await ask(form, data, chat_id, bot, texts)
+        elif cb.action == "confirm":
+            if not reviewing:
+                return
+            await submit(form, data, state, context(data, person, session, bot, texts, chat_id))
+        elif cb.action == "resume":
+            if reviewing:
+                await show_summary(form, data, chat_id, bot, texts)
+            else:
+                await ask(form, data, chat_id, bot, texts)
+
+    return router
+
+
+async def go_back(form: Form, data: dict[str, Any], state: FSMContext, chat_id: int, bot: Bot, texts: Texts) -> None:
+    previous = _next_step(form, data["values"], data["step"] - 1, -1)
+    if previous is None:
+        await ask(form, data, chat_id, bot, texts)
+        return
+    data["step"] = previous
+    await state.set_data(data)
+    await ask(form, data, chat_id, bot, texts)
+
+
+async def _drop_buttons(callback: CallbackQuery) -> None:
+    """Remove the pressed prompt's buttons so the chat shows only what can still be used."""
+    if isinstance(callback.message, Message) and callback.message.reply_markup:
+        try:
+            await callback.message.edit_reply_markup(reply_markup=None)
+        except Exception:  # already gone or too old to edit: nothing to tidy
+            log.debug("could not remove buttons", exc_info=True)
+
+
+class NotCommand(Filter):
+    """Let commands (/start, /cancel, /help …) through a form instead of taking them as answers."""
+
+    async def __call__(self, message: Message) -> bool:
+        return not (message.text or "").startswith("/")
+
+
+async def draft_of(state: FSMContext) -> dict[str, Any] | None:
+    """The open draft, for /start to offer to continue it."""
+    if await state.get_state() not in (FormSG.asking.state, FormSG.reviewing.state):
+        return None
+    data = await state.get_data()
+    return data if data.get("form") in FORMS else None
+
+
+def resume_button(texts: Texts, data: dict[str, Any]) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=texts.label("form.resume"),
+                                callback_data=FormCB(fid=data["fid"], step=data["step"], action="resume").pack())

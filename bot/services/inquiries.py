@@ -1,0 +1,68 @@
+"""Questions to the programme's staff (咨询) and their answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Inquiry, User, utcnow
+
+MAX_QUESTION = 2000
+MAX_ANSWER = 3000
+
+
+class Topic(StrEnum):
+    register = "register"  # 科普号注册: the notice names 王波
+    apply = "apply"  # 作品申报: 杨茗
+    other = "other"
+
+
+@dataclass(frozen=True)
+class InquiryView:
+    id: int
+    user_id: int
+    asker: str
+    topic: str
+    question: str
+    status: str
+    answer: str | None
+
+
+async def ask(session: AsyncSession, user_id: int, topic: Topic, question: str) -> Inquiry:
+    inquiry = Inquiry(user_id=user_id, topic=topic.value, question=question, status="open", created_at=utcnow())
+    session.add(inquiry)
+    await session.flush()
+    return inquiry
+
+
+async def get(session: AsyncSession, inquiry_id: int) -> InquiryView | None:
+    row = (await session.execute(select(Inquiry, User.first_name).join(User, User.id == Inquiry.user_id)
+                                 .where(Inquiry.id == inquiry_id))).first()
+    if row is None:
+        return None
+    inquiry, name = row
+    return InquiryView(inquiry.id, inquiry.user_id, name, inquiry.topic, inquiry.question, inquiry.status,
+                       inquiry.answer)
+
+
+class AnswerOutcome(StrEnum):
+    answered = "answered"
+    already = "already"
+    missing = "missing"
+
+
+async def answer(session: AsyncSession, inquiry_id: int, staff_id: int, text: str) -> AnswerOutcome:
+    inquiry = await session.get(Inquiry, inquiry_id, with_for_update=True)
+    if inquiry is None:
+        return AnswerOutcome.missing
+    if inquiry.status == "answered":
+        return AnswerOutcome.already
+    inquiry.status, inquiry.answer, inquiry.answered_by, inquiry.answered_at = "answered", text, staff_id, utcnow()
+    return AnswerOutcome.answered
+
+
+async def open_count(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count()).select_from(Inquiry).where(Inquiry.status == "open"))).scalar_one()
