@@ -29,3 +29,7 @@ def downgrade(url: str, revision: str) -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     # env.py runs its own event loop: keep it off the caller's.
     await asyncio.to_thread(upgrade, url, revision)
+
+
+async def downgrade_async(url: str, revision: str) -> None:
+    await asyncio.to_thread(downgrade, url, revision)
