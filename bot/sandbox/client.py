@@ -1,0 +1,242 @@
+"""Client of the emulator's control side: act as users, read what the bot sent.
+
+    client = SandboxClient(base_url)
+    alice = client.user(1001, "Alice")
+    await alice.send("/start")
+    event = await alice.wait_for("欢迎")
+    await alice.press("提交")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout
+
+Match = str | Callable[[dict], bool]
+
+
+class SandboxError(RuntimeError):
+    """The control side refused a request (HTTP 400 with {"error": ...})."""
+
+
+class WaitTimeout(TimeoutError):
+    pass
+
+
+def event_text(event: dict) -> str:
+    """Text or caption of an event's message ('' if none); a callback answer's text."""
+    if event.get("kind") == "callback_answer":
+        return event.get("text") or ""
+    msg = event.get("message") or {}
+    return msg.get("text") or msg.get("caption") or ""
+
+
+def inline_buttons(message: dict | None) -> list[dict]:
+    rows = ((message or {}).get("reply_markup") or {}).get("inline_keyboard") or []
+    return [b for row in rows for b in row]
+
+
+def _matcher(match: Match) -> Callable[[dict], bool]:
+    if callable(match):
+        return match
+    return lambda e: e.get("kind") in ("message", "edit", "callback_answer") and match in event_text(e)
+
+
+class SandboxClient:
+    def __init__(self, base_url: str, bot_id: int | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.bot_id = bot_id
+        self._session: ClientSession | None = None
+        self._cursor: dict[int, int] = {}  # per user: wait_for starts after this seq
+        self._action: dict[int, int] = {}  # per user: seq when the user last acted
+
+    async def _http(self) -> ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = ClientSession(timeout=ClientTimeout(total=None))
+        return self._session
+
+    async def _request(self, _verb: str, _endpoint: str, /, **payload: Any) -> Any:
+        payload = {k: v for k, v in payload.items() if v is not None}
+        if self.bot_id is not None:
+            payload.setdefault("bot_id", self.bot_id)
+        session = await self._http()
+        url = f"{self.base_url}/control/{_endpoint}"
+        if _verb == "GET":
+            ctx = session.get(url, params={k: str(v) for k, v in payload.items()})
+        else:
+            ctx = session.post(url, json=payload)
+        async with ctx as resp:
+            data = await resp.json()
+        if resp.status != 200:
+            raise SandboxError(data.get("error") if isinstance(data, dict) else str(data))
+        return data
+
+    def _acted(self, user_id: int, result: dict) -> dict:
+        if "seq" in result:
+            self._cursor[user_id] = self._action[user_id] = result["seq"]
+        return result
+
+    # ----------------------------------------------------------------- acting as a user
+    async def send(self, user_id: int, text: str, first_name: str | None = None,
+                   username: str | None = None) -> dict:
+        """Send a text message as the user; returns {update_id, message_id, seq}."""
+        result = await self._request("POST", "send", user_id=user_id, text=text,
+                                     first_name=first_name, username=username)
+        return self._acted(user_id, result)
+
+    async def press(self, user_id: int, message_id: int | None = None, text: str | None = None,
+                    *, callback_data: str | None = None) -> dict:
+        """Press a button by its text (exact, else unique substring) or data; default: newest message with it."""
+        result = await self._request("POST", "press", user_id=user_id, message_id=message_id,
+                                     button_text=text, callback_data=callback_data)
+        return self._acted(user_id, result)
+
+    async def contact(self, user_id: int, phone_number: str | None = None) -> dict:
+        return self._acted(user_id, await self._request("POST", "contact", user_id=user_id,
+                                                        phone_number=phone_number))
+
+    async def upload(self, user_id: int, path: str | Path, as_: str = "document", caption: str | None = None,
+                     file_name: str | None = None, media_group_id: str | None = None) -> dict:
+        result = await self._request("POST", "upload", user_id=user_id, path=str(Path(path).resolve()),
+                                     caption=caption, file_name=file_name, media_group_id=media_group_id,
+                                     **{"as": as_})
+        return self._acted(user_id, result)
+
+    async def raw_update(self, update: dict) -> dict:
+        return await self._request("POST", "raw_update", update=update)
+
+    async def block(self, user_id: int, blocked: bool = True) -> dict:
+        return await self._request("POST", "block", user_id=user_id, blocked=blocked)
+
+    # ----------------------------------------------------------------- reading
+    async def messages(self, user_id: int, after: int = 0) -> list[dict]:
+        return await self._request("GET", "messages", user_id=user_id, after=after)
+
+    async def wait(self, user_id: int, after: int = 0, timeout: float = 5) -> list[dict]:
+        return await self._request("GET", "wait", user_id=user_id, after=after, timeout=timeout)
+
+    async def wait_for(self, user_id: int, match: Match, timeout: float = 10, after: int | None = None) -> dict:
+        """First event after `after` (default: the user's cursor) that matches; advances the cursor.
+
+        A string matches a message/edit/callback answer whose text or caption contains it.
+        """
+        test = _matcher(match)
+        after = self._cursor.get(user_id, 0) if after is None else after
+        start = after
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            events = await self.wait(user_id, after, max(min(remaining, 30), 0))
+            for event in events:
+                if test(event):
+                    self._cursor[user_id] = event["seq"]
+                    return event
+            if events:
+                after = events[-1]["seq"]
+            if time.monotonic() >= deadline:
+                seen = [(e["kind"], event_text(e)[:80]) for e in await self.messages(user_id, start)]
+                raise WaitTimeout(f"user {user_id}: nothing matched {match!r} in {timeout}s; seen: {seen}")
+
+    async def last_message(self, user_id: int, timeout: float = 5, settle: float = 0.2) -> dict | None:
+        """Newest bot message/edit in the chat, after waiting for a reply to the user's last action."""
+        mark = self._action.get(user_id, 0)
+        events = await self.messages(user_id, 0)
+        if mark and not any(e["seq"] > mark for e in events):
+            if not await self.wait(user_id, mark, timeout):
+                raise WaitTimeout(f"user {user_id}: no answer from the bot within {timeout}s")
+        while True:  # let the bot finish a burst of messages
+            last = (await self.messages(user_id, 0) or [{"seq": 0}])[-1]["seq"]
+            if not await self.wait(user_id, last, settle):
+                break
+        shown = [e for e in await self.messages(user_id, 0) if e["kind"] in ("message", "edit")]
+        return shown[-1]["message"] if shown else None
+
+    async def last_text(self, user_id: int, timeout: float = 5) -> str | None:
+        msg = await self.last_message(user_id, timeout)
+        return None if msg is None else (msg.get("text") or msg.get("caption") or "")
+
+    # ----------------------------------------------------------------- emulator control
+    async def fault(self, method: str = "*", kind: str = "429", count: int = 1, retry_after: int = 1,
+                    hold: float = 60) -> dict:
+        """Make the next `count` calls of `method` fail ("429", "500".."599" or "timeout")."""
+        return await self._request("POST", "fault", method=method, kind=str(kind), count=count,
+                                   retry_after=retry_after, hold=hold)
+
+    async def reset(self, calls: bool = False) -> dict:
+        """Clear pending faults (and the call counters if `calls`)."""
+        return await self._request("POST", "reset", calls=calls)
+
+    async def calls(self) -> dict[str, int]:
+        return await self._request("GET", "calls")
+
+    async def state(self) -> dict:
+        return await self._request("GET", "state")
+
+    async def wait_polling(self, timeout: float = 30) -> None:
+        """Wait until the bot has called getUpdates at least once."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            calls = await self.calls()
+            if calls.get("getUpdates"):
+                return
+            await asyncio.sleep(0.1)
+        raise WaitTimeout(f"the bot did not poll within {timeout}s")
+
+    def user(self, user_id: int, first_name: str | None = None, username: str | None = None) -> User:
+        return User(self, user_id, first_name, username)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> SandboxClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class User:
+    """A person talking to the bot: `await alice.send("/start")`, `await alice.press("提交")`."""
+
+    def __init__(self, client: SandboxClient, user_id: int, first_name: str | None = None,
+                 username: str | None = None) -> None:
+        self.client = client
+        self.id = user_id
+        self.first_name = first_name
+        self.username = username
+
+    async def send(self, text: str) -> dict:
+        return await self.client.send(self.id, text, self.first_name, self.username)
+
+    async def press(self, text: str | None = None, *, message_id: int | None = None,
+                    callback_data: str | None = None) -> dict:
+        return await self.client.press(self.id, message_id, text, callback_data=callback_data)
+
+    async def contact(self, phone_number: str | None = None) -> dict:
+        return await self.client.contact(self.id, phone_number)
+
+    async def upload(self, path: str | Path, as_: str = "document", caption: str | None = None,
+                     file_name: str | None = None) -> dict:
+        return await self.client.upload(self.id, path, as_, caption, file_name)
+
+    async def wait_for(self, match: Match, timeout: float = 10) -> dict:
+        return await self.client.wait_for(self.id, match, timeout)
+
+    async def messages(self, after: int = 0) -> list[dict]:
+        return await self.client.messages(self.id, after)
+
+    async def last_message(self, timeout: float = 5) -> dict | None:
+        return await self.client.last_message(self.id, timeout)
+
+    async def last_text(self, timeout: float = 5) -> str | None:
+        return await self.client.last_text(self.id, timeout)
+
+    async def buttons(self, timeout: float = 5) -> list[str]:
+        """Texts of the inline buttons of the newest bot message."""
+        return [b["text"] for b in inline_buttons(await self.last_message(timeout))]

@@ -1,0 +1,391 @@
+"""The sandbox Bot API emulator, driven over real HTTP by a real aiogram Bot and the control client."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from fractions import Fraction
+
+import aiohttp
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import (
+    BotCommand,
+    CallbackQuery,
+    FSInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+from aiohttp import web
+
+from bot.sandbox.client import SandboxClient, SandboxError, WaitTimeout
+from bot.sandbox.server import start_server
+
+TOKEN = "123456:TEST"
+
+
+@pytest.fixture
+async def sandbox():
+    runner, url, emu = await start_server()
+    yield url, emu
+    await runner.cleanup()
+
+
+def make_bot(url: str, local: bool = False) -> Bot:
+    return Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(url, is_local=local)))
+
+
+@pytest.fixture
+async def bot(sandbox):
+    b = make_bot(sandbox[0])
+    yield b
+    await b.session.close()
+
+
+@pytest.fixture
+async def client(sandbox):
+    c = SandboxClient(sandbox[0])
+    yield c
+    await c.close()
+
+
+def menu() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text="✅ 提交", callback_data="sub:1"),
+        InlineKeyboardButton(text="官网", url="https://www.kepuchina.cn"),
+    ]])
+
+
+async def test_get_me(bot):
+    me = await bot.get_me()
+    assert (me.id, me.is_bot, me.username) == (123456, True, "sandbox_123456_bot")
+    assert me.first_name == "科普号创作助手(沙盒)"
+
+
+async def test_error_shapes(sandbox):
+    url = sandbox[0]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/bot{TOKEN}/noSuchMethod") as resp:
+            assert resp.status == 404
+            assert await resp.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
+        async with http.get(f"{url}/botnot-a-token/getMe") as resp:
+            assert resp.status == 401
+            assert (await resp.json())["description"] == "Unauthorized"
+        async with http.post(f"{url}/bot{TOKEN}/getMe", json={}) as resp:
+            assert (await resp.json())["result"]["id"] == 123456
+
+
+async def test_dispatcher_conversation_and_callback(bot, client):
+    seen: list[Message] = []
+
+    async def on_message(message: Message) -> None:
+        seen.append(message)
+        if message.text == "/start":
+            await message.answer(f"<b>你好</b>, {message.from_user.first_name}", parse_mode="HTML",
+                                 reply_markup=menu())
+        else:
+            await message.answer(f"收到: {message.text}")
+
+    async def on_callback(query: CallbackQuery) -> None:
+        await query.answer("已提交")
+        await query.message.edit_text(f"已提交 {query.data}")
+
+    dp = Dispatcher()
+    dp.message.register(on_message)
+    dp.callback_query.register(on_callback)
+    polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False,
+                                                   close_bot_session=False))
+    try:
+        alice = client.user(1001, "Alice")
+        sent = await alice.send("/start")
+        event = await alice.wait_for("你好")
+        msg = event["message"]
+        assert event["kind"] == "message"
+        assert msg["text"] == "你好, Alice"  # HTML parsed into entities, like Telegram
+        assert msg["entities"] == [{"type": "bold", "offset": 0, "length": 2}]
+        assert msg["from"]["id"] == 123456 and msg["chat"] == {
+            "id": 1001, "type": "private", "first_name": "Alice", "username": "user1001"}
+        assert msg["message_id"] == sent["message_id"] + 1
+        assert msg["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "sub:1"
+        assert seen[0].entities[0].type == "bot_command" and seen[0].chat.id == 1001
+
+        with pytest.raises(SandboxError, match="url button"):
+            await alice.press("官网")
+        await alice.press("提交")  # unique substring of "✅ 提交"
+        answer = await alice.wait_for(lambda e: e["kind"] == "callback_answer")
+        assert answer["text"] == "已提交" and answer["show_alert"] is False
+        edit = await alice.wait_for("已提交 sub:1")
+        assert edit["kind"] == "edit" and edit["message"]["message_id"] == msg["message_id"]
+        assert "reply_markup" not in edit["message"]  # edit without markup drops the keyboard
+        assert await alice.last_text() == "已提交 sub:1"
+
+        bob = client.user(2002, "Bob")
+        await bob.send("hello")
+        assert (await bob.wait_for("收到"))["message"]["text"] == "收到: hello"
+        assert [e["kind"] for e in await alice.messages()] == ["message", "callback_answer", "edit"]
+    finally:
+        await dp.stop_polling()
+        await polling
+
+
+async def test_reply_keyboard_contact_and_duplicates(bot, client):
+    alice = client.user(1001)
+    await alice.send("hi")
+    (update,) = await bot.get_updates()
+    kb = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="📋 我的作品")],
+                                       [KeyboardButton(text="分享手机号", request_contact=True)]])
+    await bot.send_message(1001, "菜单", reply_markup=kb)
+    stored = (await alice.messages())[-1]["message"]
+    assert stored["reply_markup"]["keyboard"][0][0]["text"] == "📋 我的作品"
+    await alice.press("我的作品")
+    await alice.press("分享手机号")
+    await alice.contact("+8613900000000")
+    updates = await bot.get_updates(offset=update.update_id + 1)
+    assert [u.message.text for u in updates[:1]] == ["📋 我的作品"]
+    assert updates[1].message.contact.user_id == 1001
+    assert updates[2].message.contact.phone_number == "+8613900000000"
+    last = updates[-1].update_id
+    for _ in range(2):  # the same update twice, as after a crash
+        await client.raw_update({"update_id": last + 5, "message": updates[0].message.model_dump(
+            mode="json", by_alias=True, exclude_none=True)})
+    dup = await bot.get_updates(offset=last + 1)
+    assert [u.update_id for u in dup] == [last + 5, last + 5]
+    assert await bot.get_updates(offset=last + 6, timeout=0) == []
+
+
+async def test_long_poll_allowed_updates_and_block(bot, client):
+    poll = asyncio.create_task(bot.get_updates(timeout=10))
+    await asyncio.sleep(0.1)
+    await client.send(1001, "wake")
+    updates = await asyncio.wait_for(poll, 2)
+    assert updates[0].message.text == "wake"
+
+    await client.block(1001)
+    with pytest.raises(TelegramForbiddenError, match="blocked by the user"):
+        await bot.send_message(1001, "still there?")
+    member = (await bot.get_updates(offset=updates[0].update_id + 1))[0].my_chat_member
+    assert (member.old_chat_member.status, member.new_chat_member.status) == ("member", "kicked")
+    await client.send(1001, "I'm back")  # writing again unblocks, as in Telegram
+    await client.send(1001, "ignored")
+    got = await bot.get_updates(offset=updates[0].update_id + 2, allowed_updates=["message"])
+    assert [u.message.text for u in got] == ["I'm back", "ignored"]  # my_chat_member filtered out
+    await bot.get_updates(offset=got[-1].update_id + 1, allowed_updates=["callback_query"])
+    await client.send(1001, "a message nobody asked for")
+    assert await bot.get_updates(timeout=0) == []
+    assert (await bot.send_message(1001, "welcome back")).text == "welcome back"
+
+
+async def test_document_roundtrip(bot, client, tmp_path):
+    data = os.urandom(100_000)
+    path = tmp_path / "作品说明.pdf"
+    path.write_bytes(data)
+    await client.upload(1001, path, "document", caption="我的作品")
+    await client.upload(1001, path, "document")
+    first, second = (u.message for u in await bot.get_updates())
+    doc = first.document
+    assert (doc.file_name, doc.mime_type, doc.file_size) == ("作品说明.pdf", "application/pdf", 100_000)
+    assert first.caption == "我的作品"
+    assert second.document.file_unique_id == doc.file_unique_id  # same bytes, same unique id
+    assert second.document.file_id != doc.file_id
+    file = await bot.get_file(doc.file_id)
+    assert file.file_path.startswith("documents/") and file.file_size == 100_000
+    assert (await bot.download_file(file.file_path)).read() == data
+
+    sent = await bot.send_document(1001, FSInputFile(path), caption="<i>回执</i>", parse_mode="HTML")
+    assert sent.document.file_name == "作品说明.pdf" and sent.caption == "回执"
+    assert sent.document.file_unique_id == doc.file_unique_id
+    back = await bot.download(sent.document.file_id)
+    assert back.read() == data
+    again = await bot.send_document(1001, sent.document.file_id)  # resend by file_id
+    assert again.document.file_unique_id == doc.file_unique_id
+    event = (await client.messages(1001))[-1]
+    assert event["message"]["document"]["file_name"] == "作品说明.pdf"
+
+
+def make_video(path, width=320, height=240, seconds=2, fps=25):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, fps)
+        for i in range(seconds * fps):
+            frame = av.VideoFrame(width, height, "rgb24")
+            frame.planes[0].update(bytes([i * 4 % 256, 90, 160]) * (width * height))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+async def test_photo_and_video_metadata(bot, client, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "cover.png"
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(photo)
+    video = tmp_path / "work.mp4"
+    make_video(video)
+    await client.upload(1001, photo, "photo")
+    await client.upload(1001, video, "video", caption="2 秒")
+    p_msg, v_msg = (u.message for u in await bot.get_updates())
+    assert (p_msg.photo[-1].width, p_msg.photo[-1].height) == (640, 480)
+    assert max(p_msg.photo[0].width, p_msg.photo[0].height) == 320  # a thumbnail, as Telegram gives
+    v = v_msg.video
+    assert (v.width, v.height, v.duration) == (320, 240, 2)
+    assert v.mime_type == "video/mp4" and v.file_size == video.stat().st_size
+    sent = await bot.send_photo(1001, FSInputFile(photo))
+    assert (sent.photo[-1].width, sent.photo[-1].height) == (640, 480)
+    sent = await bot.send_video(1001, FSInputFile(video))
+    assert (sent.video.width, sent.video.height, sent.video.duration) == (320, 240, 2)
+    with pytest.raises(TelegramBadRequest, match="of type"):
+        await bot.send_photo(1001, v.file_id)
+
+
+async def test_getfile_limit_and_local_mode(client, bot, tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(os.urandom(21 * 1024 * 1024))
+    await client.upload(1001, big, "document")
+    (update,) = await bot.get_updates()
+    with pytest.raises(TelegramBadRequest, match="file is too big"):
+        await bot.get_file(update.message.document.file_id)
+
+    runner, url, emu = await start_server(local_mode=True)
+    local_bot = make_bot(url, local=True)
+    local_client = SandboxClient(url)
+    try:
+        await local_client.upload(1001, big, "document")
+        (update,) = await local_bot.get_updates()
+        file = await local_bot.get_file(update.message.document.file_id)
+        assert os.path.isabs(file.file_path) and os.path.getsize(file.file_path) == big.stat().st_size
+        got = await local_bot.download_file(file.file_path)
+        assert hashlib.sha256(got.read()).digest() == hashlib.sha256(big.read_bytes()).digest()
+    finally:
+        await local_bot.session.close()
+        await local_client.close()
+        await runner.cleanup()
+
+
+async def test_faults(bot, client):
+    await client.send(1001, "hi")
+    await client.fault("sendMessage", "429", retry_after=3)
+    with pytest.raises(TelegramRetryAfter) as err:
+        await bot.send_message(1001, "a")
+    assert err.value.retry_after == 3
+    await client.fault("*", "500", count=2)
+    with pytest.raises(TelegramServerError):
+        await bot.send_message(1001, "b")
+    with pytest.raises(TelegramServerError):
+        await bot.send_chat_action(1001, "typing")
+    await client.fault("sendMessage", "timeout")
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(1001, "c", request_timeout=1)
+    assert (await bot.send_message(1001, "d")).text == "d"
+    calls = await client.calls()
+    assert calls["sendMessage"] == 4 and calls["sendChatAction"] == 1
+    assert [e["message"]["text"] for e in await client.messages(1001)] == ["d"]
+    await client.fault("sendMessage", "429")
+    await client.reset()
+    assert (await bot.send_message(1001, "e")).text == "e"
+
+
+async def test_validation_errors(bot, client):
+    await client.send(1001, "hi")
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(1001, "长" * 4097)
+    assert (await bot.send_message(1001, "长" * 4096)).text == "长" * 4096
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(1001, "x", reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text="x", callback_data="d" * 65)]]))
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.send_message(1001, "<b>未闭合", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="Unsupported start tag"):
+        await bot.send_message(1001, "a<br>b", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(999, "nobody")
+    doc = await bot.send_document(1001, FSInputFile(__file__))
+    with pytest.raises(TelegramBadRequest, match="caption is too long"):
+        await bot.send_document(1001, doc.document.file_id, caption="c" * 1025)
+
+
+async def test_edit_not_modified_and_delete(bot, client):
+    await client.send(1001, "hi")
+    msg = await bot.send_message(1001, "<b>菜单</b>", parse_mode="HTML", reply_markup=menu())
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text("<b>菜单</b>", chat_id=1001, message_id=msg.message_id, parse_mode="HTML",
+                                    reply_markup=menu())
+    edited = await bot.edit_message_text("菜单", chat_id=1001, message_id=msg.message_id, reply_markup=menu())
+    assert edited.edit_date and edited.reply_markup.inline_keyboard[0][0].text == "✅ 提交"
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_reply_markup(chat_id=1001, message_id=msg.message_id, reply_markup=menu())
+    await bot.edit_message_reply_markup(chat_id=1001, message_id=msg.message_id)
+    assert await bot.delete_message(1001, msg.message_id)
+    with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+        await bot.edit_message_text("x", chat_id=1001, message_id=msg.message_id)
+    kinds = [e["kind"] for e in await client.messages(1001)]
+    assert kinds == ["message", "edit", "edit", "delete"]
+    with pytest.raises(WaitTimeout):
+        await client.wait_for(1001, "never", timeout=0.2)
+
+
+async def test_webhook_commands_chat(bot, client):
+    await client.send(1001, "hi", first_name="Alice")
+    assert await bot.set_webhook("http://127.0.0.1:9/hook")
+    with pytest.raises(TelegramConflictError):
+        await bot.get_updates()
+    info = await bot.get_webhook_info()
+    assert info.url == "http://127.0.0.1:9/hook" and info.pending_update_count == 1
+    await bot.delete_webhook(drop_pending_updates=True)
+    assert await bot.get_updates() == []
+
+    await bot.set_my_commands([BotCommand(command="start", description="开始")])
+    assert [c.command for c in await bot.get_my_commands()] == ["start"]
+    await bot.delete_my_commands()
+    assert await bot.get_my_commands() == []
+    assert await bot.set_chat_menu_button()
+    chat = await bot.get_chat(1001)
+    assert (chat.id, chat.type, chat.first_name) == (1001, "private", "Alice")
+    copied = await bot.copy_message(1001, 1001, 1)
+    assert (await client.messages(1001))[-1]["message"]["message_id"] == copied.message_id
+    fwd = await bot.forward_message(1001, 1001, 1)
+    assert fwd.text == "hi" and fwd.forward_origin.sender_user.id == 1001
+
+
+async def test_webhook_delivery_and_reply(bot, client):
+    got: list[tuple[dict, str | None]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        update = await request.json()
+        got.append((update, request.headers.get("X-Telegram-Bot-Api-Secret-Token")))
+        chat_id = update["message"]["chat"]["id"]
+        return web.json_response({"method": "sendMessage", "chat_id": chat_id, "text": "webhook reply"})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook", secret_token="s3cret")
+        await client.send(1001, "via hook")
+        event = await client.wait_for(1001, "webhook reply", timeout=5)
+        assert event["message"]["chat"]["id"] == 1001
+        assert got[0][0]["message"]["text"] == "via hook" and got[0][1] == "s3cret"
+        assert (await bot.get_webhook_info()).pending_update_count == 0
+    finally:
+        await bot.delete_webhook()
+        await runner.cleanup()
