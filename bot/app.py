@@ -75,7 +75,7 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
     dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(),
                     settings=settings, campaign=campaign, texts=texts, sessionmaker=sessionmaker)
     dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids))
-    dp.include_routers(*get_routers())
+    dp.include_routers(*get_routers(campaign))
     return dp
 
 

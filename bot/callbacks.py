@@ -18,6 +18,7 @@ class Section(StrEnum):
     help = "help"
     staff = "staff"
     ask = "ask"
+    register = "reg"
 
 
 class MenuCB(CallbackData, prefix="m"):
@@ -34,3 +35,12 @@ class InviteCB(CallbackData, prefix="inv"):
 
 class InquiryCB(CallbackData, prefix="q"):
     id: int
+
+
+class RegCB(CallbackData, prefix="r"):
+    id: int
+    action: str  # approve | reject | fix | erase
+
+
+class ProfileCB(CallbackData, prefix="p"):
+    action: str  # register | mydata | erase | erase_yes

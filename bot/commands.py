@@ -16,9 +16,9 @@ log = logging.getLogger(__name__)
 
 # which commands each role sees, in menu order; descriptions are labels (commands.<name>)
 COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.creator: ("start", "ask", "rules", "contact", "help", "cancel"),
-    Role.tutor: ("start", "ask", "rules", "contact", "help", "cancel"),
-    Role.reviewer: ("start", "ask", "rules", "contact", "help", "cancel"),
+    Role.creator: ("start", "register", "profile", "ask", "rules", "contact", "help", "mydata", "cancel"),
+    Role.tutor: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
+    Role.reviewer: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
     Role.admin: ("start", "staff", "invite", "rules", "contact", "help", "cancel"),
 }
 RANK = (Role.admin, Role.reviewer, Role.tutor, Role.creator)

@@ -18,12 +18,13 @@ def button(texts: Texts, key: str, data: str, **fmt) -> InlineKeyboardButton:
 
 def main_menu(texts: Texts, person: Person | None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
+    kb.row(button(texts, "menu.reg", MenuCB(section=Section.register).pack()))
     for section in (Section.about, Section.categories, Section.directions, Section.rules,
                     Section.contact, Section.ask, Section.help):
         kb.add(button(texts, f"menu.{section.value}", MenuCB(section=section).pack()))
     if person is not None and person.has(Role.admin):
         kb.add(button(texts, "menu.staff", MenuCB(section=Section.staff).pack()))
-    kb.adjust(2)
+    kb.adjust(1, 2)
     return kb.as_markup()
 
 

@@ -119,4 +119,37 @@ class Inquiry(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "utcnow", "UTCDateTime"]
+class Registration(Base):
+    """A 科普号 registration: the 科普中国科普号推荐申请表, its signed and sealed scan, and the
+    operators' decision. One per person; a rejected one is corrected in place."""
+
+    __tablename__ = "registrations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    account_name: Mapped[str] = mapped_column(String(64))
+    account_key: Mapped[str] = mapped_column(String(64), unique=True)  # case- and width-folded, for uniqueness
+    subject_type: Mapped[str] = mapped_column(String(16))  # organisation | team | individual
+    subject_name: Mapped[str] = mapped_column(String(128))
+    person_name: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(128))
+    position: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(128))
+    phone: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str] = mapped_column(String(254))
+    experience: Mapped[str] = mapped_column(Text)
+    experience_file: Mapped[str | None] = mapped_column(Text)  # JSON file reference (附页)
+    recommender: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    scan: Mapped[str | None] = mapped_column(Text)  # JSON file reference of the signed, sealed form
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    fields_to_fix: Mapped[str | None] = mapped_column(Text)  # JSON list of field names
+    reviewed_by: Mapped[int | None] = mapped_column(BigInteger)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the scan arrived
+
+
+__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "utcnow", "UTCDateTime"]

@@ -32,7 +32,7 @@ from aiogram.types import (
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.flows.fields import CHOICE, CONTACT, DOCUMENT, PHOTO, TEXT, Answer, Field, FileRef, Invalid
+from bot.flows.fields import CHOICE, CONTACT, DOCUMENT, PHOTO, TEXT, Answer, Choice, Field, FileRef, Invalid
 from bot.render import Texts
 from bot.services.users import Person
 
@@ -78,7 +78,7 @@ class Form:
         return next(i for i, f in enumerate(self.fields) if f.name == name)
 
 
-FORMS: dict[str, Form] = {}
+FORMS: dict[str, Form] = {}  # filled when the routers are built (some forms read the campaign)
 
 
 def register(form: Form) -> Form:
@@ -99,6 +99,7 @@ async def start_form(form: Form, chat_id: int, bot: Bot, state: FSMContext, text
     if edit_only:
         data["step"] = form.index(edit_only[0])
         data["editing"] = True
+        data["queue"] = list(edit_only[1:])  # the other fields to correct, one after another
     await state.set_state(FormSG.asking)
     await state.set_data(data)
     await bot.send_message(chat_id, texts.render("forms/intro", form=form.name, extra=data["extra"],
@@ -142,11 +143,16 @@ def field_keyboard(form: Form, fld: Field, data: dict[str, Any], texts: Texts) -
     fid, step = data["fid"], data["step"]
     kb = InlineKeyboardBuilder()
     options = fld.options(data["values"])
+    chosen = data["values"].get(fld.name) or [] if fld.multi else ()
     for opt in options:
-        kb.add(InlineKeyboardButton(text=texts.label(opt.label),
+        mark = "✅ " if opt.value in chosen else ""
+        kb.add(InlineKeyboardButton(text=mark + choice_text(opt, texts),
                                     callback_data=FormCB(fid=fid, step=step, action="pick", arg=opt.value).pack()))
-    kb.adjust(2)
+    kb.adjust(1 if any(len(choice_text(o, texts)) > 9 for o in options) else 2)
     nav = []
+    if fld.multi:
+        kb.row(InlineKeyboardButton(text=texts.label("form.done"),
+                                    callback_data=FormCB(fid=fid, step=step, action="done").pack()))
     if data["editing"]:
         nav.append(InlineKeyboardButton(text=texts.label("form.to_summary"),
                                         callback_data=FormCB(fid=fid, step=step, action="summary").pack()))
@@ -163,12 +169,18 @@ def field_keyboard(form: Form, fld: Field, data: dict[str, Any], texts: Texts) -
     return kb.as_markup()
 
 
+def choice_text(opt: Choice, texts: Texts) -> str:
+    return texts.label(opt.label) if opt.label else opt.text
+
+
 def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == []:
         return texts.label("form.empty")
-    for opt in fld.options(values):
-        if opt.value == value:
-            return texts.label(opt.label)
+    options = {opt.value: choice_text(opt, texts) for opt in fld.options(values)}
+    if isinstance(value, list):
+        return "、".join(options.get(v, str(v)) for v in value)
+    if value in options:
+        return options[value]
     if isinstance(value, dict) and "file_name" in value:
         return value.get("file_name") or texts.label("form.file")
     return str(value)
@@ -198,10 +210,14 @@ async def advance(form: Form, data: dict[str, Any], state: FSMContext, chat_id: 
     """After an answer: the next applicable field, or the summary (or submission when there is none)."""
     following = None if data["editing"] else _next_step(form, data["values"], data["step"] + 1)
     if data["editing"]:
-        # an edit may reveal a field that now applies and has no answer yet
-        missing = next((i for i, f in enumerate(form.fields)
-                        if f.applies(data["values"]) and f.name not in data["values"] and not f.optional), None)
-        following = missing
+        # an edit may reveal a field that now applies and has no answer yet; then the queued corrections
+        following = next((i for i, f in enumerate(form.fields)
+                          if f.applies(data["values"]) and f.name not in data["values"] and not f.optional), None)
+        queue = data.get("queue") or []
+        while following is None and queue:
+            name = queue.pop(0)
+            if form.field(name).applies(data["values"]):
+                following = form.index(name)
     if following is not None:
         data["step"] = following
         await state.set_data(data)
@@ -290,15 +306,17 @@ def build() -> Router:
             await message.answer(texts.render("forms/errors/wrong_kind", got=answer.kind,
                                               accepts=sorted(fld.accepts)))
             return
+        ctx = context(data, person, session, bot, texts, message.chat.id)
         try:
             value = fld.parse(answer, data["values"])
+            if fld.verify is not None:
+                await fld.verify(value, ctx)
         except Invalid as problem:
             await message.answer(texts.render(f"forms/errors/{problem.template}", **problem.context))
             return
         data["values"][fld.name] = value
         if fld.share_contact:
             await message.answer(texts.render("forms/noted"), reply_markup=ReplyKeyboardRemove())
-        ctx = context(data, person, session, bot, texts, message.chat.id)
         await advance(form, data, state, message.chat.id, bot, texts, ctx)
 
     @router.message(FormSG.reviewing, NotCommand())
@@ -315,8 +333,13 @@ def build() -> Router:
             await callback.answer(texts.render("forms/stale"), show_alert=True)
             return
         reviewing = await state.get_state() == FormSG.reviewing.state
-        if cb.action in ("back", "skip", "pick", "summary") and (reviewing or cb.step != data["step"]):
+        if cb.action in ("back", "skip", "pick", "done", "summary") and (reviewing or cb.step != data["step"]):
             await callback.answer(texts.render("forms/stale"), show_alert=True)
+            return
+        fld = form.fields[data["step"]] if not reviewing else None
+        if fld is not None and fld.multi and cb.action in ("pick", "done"):
+            await multi_choice(callback, cb, form, fld, data, state, texts,
+                               context(data, person, session, bot, texts, chat_id))
             return
         await callback.answer()
         await _drop_buttons(callback)
@@ -361,6 +384,32 @@ def build() -> Router:
                 await ask(form, data, chat_id, bot, texts)
 
     return router
+
+
+async def multi_choice(callback: CallbackQuery, cb: FormCB, form: Form, fld: Field, data: dict[str, Any],
+                       state: FSMContext, texts: Texts, ctx: SubmitContext) -> None:
+    """A press on a multi-choice field toggles one option in place; 完成 moves on."""
+    chosen: list[str] = list(data["values"].get(fld.name) or [])
+    if cb.action == "done":
+        if not chosen and not fld.optional:
+            await callback.answer(texts.render("forms/errors/pick_at_least_one"), show_alert=True)
+            return
+        await callback.answer()
+        await _drop_buttons(callback)
+        data["values"][fld.name] = chosen
+        await advance(form, data, state, ctx.chat_id, ctx.bot, texts, ctx)
+        return
+    try:
+        value = fld.parse(Answer(CHOICE, text=cb.arg, from_user_id=ctx.chat_id), data["values"])
+    except Invalid:
+        await callback.answer(texts.render("forms/stale"), show_alert=True)
+        return
+    chosen.remove(value) if value in chosen else chosen.append(value)
+    data["values"][fld.name] = chosen
+    await state.set_data(data)
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_reply_markup(reply_markup=field_keyboard(form, fld, data, texts))
 
 
 async def go_back(form: Form, data: dict[str, Any], state: FSMContext, chat_id: int, bot: Bot, texts: Texts) -> None:

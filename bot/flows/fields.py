@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +54,9 @@ class Invalid(Exception):
 
 @dataclass(frozen=True)
 class Choice:
-    value: str
-    label: str  # a labels.toml key
+    value: str  # short: it travels in button data (64 bytes at most)
+    label: str = ""  # a labels.toml key, or
+    text: str = ""  # the words themselves, for choices that come from data (the campaign file)
 
 
 Parser = Callable[[Answer, dict[str, Any]], Any]
@@ -76,6 +77,9 @@ class Field:
     choices: Sequence[Choice] | Callable[[dict[str, Any]], Sequence[Choice]] = ()
     when: Callable[[dict[str, Any]], bool] | None = None
     share_contact: bool = False  # offer Telegram's "share my phone" button
+    multi: bool = False  # several choices: each press toggles one, 完成 moves on
+    # an async check that needs the database (e.g. a name already taken); raises Invalid
+    verify: Callable[[Any, Any], Awaitable[None]] | None = None
     limits: dict[str, Any] = field(default_factory=dict)  # shown in the prompt (e.g. max length)
 
     def options(self, values: dict[str, Any]) -> Sequence[Choice]:
@@ -116,10 +120,10 @@ def choice(options: Sequence[Choice] | Callable[[dict[str, Any]], Sequence[Choic
         opts = options(values) if callable(options) else options
         if answer.kind == CHOICE and any(o.value == answer.text for o in opts):
             return str(answer.text)
-        if answer.kind == TEXT and answer.text and labels is not None:
+        if answer.kind == TEXT and answer.text:
             typed = clean_text(answer.text)
             for o in opts:
-                if typed in (o.value, labels(o.label)):
+                if typed in (o.value, o.text) or (labels is not None and o.label and typed == labels(o.label)):
                     return o.value
         raise Invalid("pick_one")
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from bot.campaign import Campaign
 
-def get_routers() -> list[Router]:
+
+def get_routers(campaign: Campaign) -> list[Router]:
     from bot.flows import engine
-    from bot.handlers import admin, common, fallback, inquiry, start
+    from bot.handlers import admin, common, fallback, inquiry, registration, start
 
     # order matters: /cancel before the forms, forms before the menus, the catch-all fallback last
-    return [common.build(), engine.build(), inquiry.build(), start.build(), admin.build(), fallback.build()]
+    return [common.build(), engine.build(), inquiry.build(), registration.build(campaign), start.build(),
+            admin.build(), fallback.build()]

@@ -1,0 +1,204 @@
+"""Registering a 科普号: the recommendation form, the sealed scan, the operators' decision,
+/profile, /mydata and erasing one's data."""
+
+from __future__ import annotations
+
+import json
+
+from aiogram import Bot, F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import MenuCB, ProfileCB, RegCB, Section
+from bot.campaign import Campaign
+from bot.config import Settings
+from bot.flows import fields as f
+from bot.flows.engine import answer_of, start_form
+from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_filename, registration_form
+from bot.keyboards import back_to_menu, main_menu
+from bot.notify import notify
+from bot.render import Texts
+from bot.services import recommendation_form, registration
+from bot.services.registration import SCAN, Status
+from bot.services.users import Person, Role
+from bot.ui import show
+
+parse_scan = f.document(SCAN_EXTENSIONS, MAX_FILE)
+
+
+def profile_keyboard(texts: Texts, reg) -> object:
+    kb = InlineKeyboardBuilder()
+    if reg is None:
+        kb.button(text=texts.label("registration.start"), callback_data=ProfileCB(action="register").pack())
+    elif reg.status == Status.rejected.value:
+        kb.button(text=texts.label("registration.fix"), callback_data=RegCB(id=reg.id, action="fix").pack())
+    kb.button(text=texts.label("registration.mydata"), callback_data=ProfileCB(action="mydata").pack())
+    kb.button(text=texts.label("registration.erase"), callback_data=ProfileCB(action="erase").pack())
+    kb.adjust(1)
+    return back_to_menu(texts, extra=[b for row in kb.as_markup().inline_keyboard for b in row])
+
+
+def build(campaign: Campaign) -> Router:
+    router = Router(name="registration")
+    form = registration_form(campaign)
+
+    async def profile_text(session: AsyncSession, texts: Texts, user_id: int) -> tuple[str, object]:
+        reg = await registration.for_user(session, user_id)
+        values = registration.values_of(reg) if reg else None
+        subject = campaign.subject_type(reg.subject_type).name if reg else None
+        text = texts.render("registration/profile", reg=reg, values=values, subject=subject,
+                            fixes=registration.fixes_of(reg) if reg else [])
+        return text, profile_keyboard(texts, reg)
+
+    async def open_or_show(chat_id: int, bot: Bot, state: FSMContext, texts: Texts, session: AsyncSession,
+                           person: Person) -> None:
+        if await registration.for_user(session, person.id) is None:
+            await start_form(form, chat_id, bot, state, texts)
+            return
+        text, markup = await profile_text(session, texts, person.id)
+        await bot.send_message(chat_id, text, reply_markup=markup)
+
+    @router.message(Command("register"))
+    async def register_command(message: Message, bot: Bot, state: FSMContext, texts: Texts, session: AsyncSession,
+                               person: Person) -> None:
+        """/register opens the 推荐申请表; with a registration already made it shows its status."""
+        await open_or_show(message.chat.id, bot, state, texts, session, person)
+
+    @router.callback_query(MenuCB.filter(F.section == Section.register))
+    @router.callback_query(ProfileCB.filter(F.action == "register"))
+    async def register_button(callback: CallbackQuery, bot: Bot, state: FSMContext, texts: Texts,
+                              session: AsyncSession, person: Person) -> None:
+        await callback.answer()
+        await open_or_show(callback.from_user.id, bot, state, texts, session, person)
+
+    @router.message(Command("profile"))
+    async def profile(message: Message, texts: Texts, session: AsyncSession, person: Person) -> None:
+        text, markup = await profile_text(session, texts, person.id)
+        await message.answer(text, reply_markup=markup)
+
+    # ---------------------------------------------------------------- the signed, sealed scan
+
+    @router.message(StateFilter(None), F.document | F.photo)
+    async def scan(message: Message, bot: Bot, texts: Texts, session: AsyncSession, person: Person,
+                   settings: Settings) -> None:
+        """A photo or PDF sent outside any form: the scan of the signed and sealed form, if one is awaited."""
+        reg = await registration.for_user(session, person.id)
+        awaiting = reg is not None and (reg.status == Status.awaiting_seal.value or
+                                        (reg.status == Status.rejected.value and registration.fixes_of(reg) == [SCAN]))
+        if not awaiting:
+            raise SkipHandler  # not ours: the fallback explains what files are for
+        answer = answer_of(message)
+        try:
+            file = parse_scan(answer, {})
+        except f.Invalid as problem:
+            await message.answer(texts.render(f"forms/errors/{problem.template}", **problem.context) + "\n" +
+                                 texts.render("registration/scan_again"))
+            return
+        file["kind"] = answer.kind
+        outcome, reg = await registration.attach_scan(session, person.id, file)
+        if outcome is not registration.ScanOutcome.accepted or reg is None:
+            raise SkipHandler
+        await message.answer(texts.render("registration/scan_received"))
+        await notify_staff(bot, texts, settings, reg)
+
+    async def notify_staff(bot: Bot, texts: Texts, settings: Settings, reg) -> None:
+        values = registration.values_of(reg)
+        scan = json.loads(reg.scan)
+        kb = InlineKeyboardBuilder()
+        kb.button(text=texts.label("registration.approve"), callback_data=RegCB(id=reg.id, action="approve").pack())
+        kb.button(text=texts.label("registration.reject"), callback_data=RegCB(id=reg.id, action="reject").pack())
+        document = BufferedInputFile(recommendation_form.build(values), filename=form_filename(values))
+        text = texts.render("registration/for_staff", reg=reg, values=values,
+                            subject=campaign.subject_type(reg.subject_type).name)
+        await notify(bot, sorted(settings.admin_ids), text, kb.as_markup(),
+                     attachments=[("document", document), (scan["kind"], scan["file_id"])])
+
+    # ---------------------------------------------------------------- operators decide
+
+    @router.callback_query(RegCB.filter(F.action.in_({"approve", "reject"})))
+    async def decide(callback: CallbackQuery, callback_data: RegCB, bot: Bot, state: FSMContext, texts: Texts,
+                     session: AsyncSession, person: Person) -> None:
+        if not person.has(Role.admin):
+            await callback.answer(texts.render("not_allowed"), show_alert=True)
+            return
+        reg = await registration.by_id(session, callback_data.id)
+        if reg is None or reg.status != Status.pending_review.value:
+            await callback.answer(texts.render("registration/not_pending", found=reg is not None), show_alert=True)
+            return
+        if callback_data.action == "reject":
+            await callback.answer()
+            await start_form(REJECTION, callback.from_user.id, bot, state, texts,
+                             extra={"registration_id": reg.id, "account_name": reg.account_name})
+            return
+        outcome, reg = await registration.decide(session, reg.id, person.id, approve=True)
+        await show(callback, texts.render("registration/decided", outcome=outcome.value, approve=True,
+                                          id=callback_data.id))
+        if outcome is registration.Decision.done and reg is not None:
+            await notify(bot, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name))
+
+    # ---------------------------------------------------------------- the creator corrects
+
+    @router.callback_query(RegCB.filter(F.action == "fix"))
+    async def fix(callback: CallbackQuery, callback_data: RegCB, bot: Bot, state: FSMContext, texts: Texts,
+                  session: AsyncSession, person: Person) -> None:
+        reg = await registration.for_user(session, person.id)
+        if reg is None or reg.id != callback_data.id or reg.status != Status.rejected.value:
+            await callback.answer(texts.render("stale_button"), show_alert=True)
+            return
+        await callback.answer()
+        fixes = [name for name in registration.fixes_of(reg) if name != SCAN]
+        if not fixes and SCAN in registration.fixes_of(reg):
+            await bot.send_message(person.id, texts.render("registration/scan_again"))
+            return
+        values = registration.values_of(reg)
+        values["recommender_group"] = group_of(campaign, values["recommender"])
+        await start_form(form, person.id, bot, state, texts, values=values, edit_only=fixes or ["account_name"])
+
+    # ---------------------------------------------------------------- personal data
+
+    @router.message(Command("mydata"))
+    @router.callback_query(ProfileCB.filter(F.action == "mydata"))
+    async def mydata(event: Message | CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
+                     person: Person) -> None:
+        """Everything the bot holds on this person, as a JSON file."""
+        if isinstance(event, CallbackQuery):
+            await event.answer()
+        data = await registration.export(session, person.id)
+        body = json.dumps(data.__dict__ if data else {}, ensure_ascii=False, indent=2).encode()
+        await bot.send_document(person.id, BufferedInputFile(body, filename=f"我的数据-{person.id}.json"),
+                                caption=texts.render("registration/mydata"))
+
+    @router.message(Command("deletedata"))
+    @router.callback_query(ProfileCB.filter(F.action == "erase"))
+    async def erase_ask(event: Message | CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
+                        person: Person) -> None:
+        if isinstance(event, CallbackQuery):
+            await event.answer()
+        reg = await registration.for_user(session, person.id)
+        kb = InlineKeyboardBuilder()
+        kb.button(text=texts.label("registration.erase_yes"), callback_data=ProfileCB(action="erase_yes").pack())
+        kb.button(text=texts.label("menu.back"), callback_data=MenuCB(section=Section.home).pack())
+        kb.adjust(1)
+        await bot.send_message(person.id, texts.render("registration/erase_confirm", reg=reg), reply_markup=kb.as_markup())
+
+    @router.callback_query(ProfileCB.filter(F.action == "erase_yes"))
+    async def erase(callback: CallbackQuery, state: FSMContext, texts: Texts, session: AsyncSession,
+                    person: Person) -> None:
+        await registration.erase(session, person.id)
+        await state.clear()
+        await show(callback, texts.render("registration/erased"), main_menu(texts, None))
+
+    return router
+
+
+def group_of(campaign: Campaign, recommender: str) -> str:
+    units = campaign.recommending_units
+    if recommender in units.provincial:
+        return "provincial"
+    if recommender in units.societies:
+        return "society"
+    return "other"
