@@ -28,6 +28,7 @@ from bot.sandbox.client import SandboxClient, inline_buttons  # noqa: E402
 from bot.sandbox.server import start_server  # noqa: E402
 
 ANSWER_KINDS = ("message", "edit")
+MENU_BUTTON = "申报类别与要求"  # menu navigation: a section that edits the menu message (--button)
 
 
 @dataclass
@@ -78,8 +79,9 @@ async def real_user(client: SandboxClient, user_id: int, rounds: int, res: Resul
         target = None
         for e in reversed(events):
             buttons = [b for b in inline_buttons(e.get("message")) if "callback_data" in b]
-            if e["kind"] in ANSWER_KINDS and buttons:
-                target = (e["message"]["message_id"], buttons[0]["callback_data"])
+            wanted = [b for b in buttons if MENU_BUTTON in b["text"]] or buttons
+            if e["kind"] in ANSWER_KINDS and wanted:
+                target = (e["message"]["message_id"], wanted[0]["callback_data"])
                 break
         t0 = time.monotonic()
         if target is None:
@@ -161,16 +163,20 @@ def report(res: Result) -> None:
 
 
 async def main(argv: list[str]) -> int:
+    global MENU_BUTTON
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--bot-cmd", default=f"{shlex.quote(sys.executable)} -m bot run")
     ap.add_argument("--echo-cmd", default=f"{shlex.quote(sys.executable)} bench/echo_bot.py")
     ap.add_argument("--only", choices=("real", "echo"), default=None)
+    ap.add_argument("--button", default="申报类别与要求", help="label (part) of the menu button the real bot's users press")
     ap.add_argument("--start-timeout", type=float, default=40)
     ap.add_argument("--step-timeout", type=float, default=20)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
     args = ap.parse_args(argv)
+
+    MENU_BUTTON = args.button
 
     runner, base_url, _ = await start_server()
     workdir = Path(tempfile.mkdtemp(prefix="kepubot-bench-"))

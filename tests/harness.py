@@ -128,7 +128,7 @@ class FakeTelegram(BaseSession):
                                  "file_size": len(data), "mime_type": mimetypes.guess_type(fname)[0]}
                 sent.file_bytes = data
                 extra["document"] = sent.document
-            if sent.markup:
+            if sent.markup and "inline_keyboard" in sent.markup:  # Telegram returns only inline keyboards
                 extra["reply_markup"] = sent.markup
             self.sent[chat_id].append(sent)
             self.messages[(chat_id, mid)] = sent
@@ -246,9 +246,17 @@ class ChatUser:
         return await self.send_message({"contact": {"phone_number": phone, "first_name": self.first_name,
                                                     "user_id": self.id}})
 
-    async def upload(self, path: str | Path, *, as_: str = "document", caption: str | None = None) -> list[Sent]:
+    async def contact_of_someone_else(self, phone: str = "+8613900139000") -> list[Sent]:
+        return await self.send_message({"contact": {"phone_number": phone, "first_name": "别人",
+                                                    "user_id": self.id + 1}})
+
+    async def upload_bytes(self, data: bytes, name: str, *, as_: str = "document") -> list[Sent]:
+        return await self.upload(Path(name), as_=as_, data=data)
+
+    async def upload(self, path: str | Path, *, as_: str = "document", caption: str | None = None,
+                     data: bytes | None = None) -> list[Sent]:
         path = Path(path)
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
         file_id, unique = self.conv.tg.store_file(data, path.name)
         base = {"file_id": file_id, "file_unique_id": unique, "file_size": len(data)}
         if as_ == "document":

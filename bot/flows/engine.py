@@ -179,7 +179,7 @@ def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts) -> str
     options = {opt.value: choice_text(opt, texts) for opt in fld.options(values)}
     if isinstance(value, list):
         return "、".join(options.get(v, str(v)) for v in value)
-    if value in options:
+    if isinstance(value, str) and value in options:
         return options[value]
     if isinstance(value, dict) and "file_name" in value:
         return value.get("file_name") or texts.label("form.file")
@@ -203,6 +203,15 @@ async def show_summary(form: Form, data: dict[str, Any], chat_id: int, bot: Bot,
                                 callback_data=FormCB(fid=fid, step=-1, action="cancel").pack()))
     await bot.send_message(chat_id, texts.render("forms/summary", form=form.name, rows=rows, extra=data["extra"]),
                            reply_markup=kb.as_markup(), disable_web_page_preview=True)
+
+
+def keep(fld: Field, data: dict[str, Any], value: Any) -> None:
+    """Store an answer; a changed answer drops the answers that depended on it."""
+    values = data["values"]
+    if fld.name in values and values[fld.name] != value:
+        for name in fld.resets:
+            values.pop(name, None)
+    values[fld.name] = value
 
 
 async def advance(form: Form, data: dict[str, Any], state: FSMContext, chat_id: int, bot: Bot, texts: Texts,
@@ -314,7 +323,7 @@ def build() -> Router:
         except Invalid as problem:
             await message.answer(texts.render(f"forms/errors/{problem.template}", **problem.context))
             return
-        data["values"][fld.name] = value
+        keep(fld, data, value)
         if fld.share_contact:
             await message.answer(texts.render("forms/noted"), reply_markup=ReplyKeyboardRemove())
         await advance(form, data, state, message.chat.id, bot, texts, ctx)
@@ -361,7 +370,7 @@ def build() -> Router:
             except Invalid as problem:
                 await ask(form, data, chat_id, bot, texts, error=problem)
                 return
-            data["values"][fld.name] = value
+            keep(fld, data, value)
             await advance(form, data, state, chat_id, bot, texts, context(data, person, session, bot, texts, chat_id))
         elif cb.action == "summary":
             await advance(form, {**data, "editing": True}, state, chat_id, bot, texts, None)

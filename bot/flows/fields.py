@@ -78,6 +78,7 @@ class Field:
     when: Callable[[dict[str, Any]], bool] | None = None
     share_contact: bool = False  # offer Telegram's "share my phone" button
     multi: bool = False  # several choices: each press toggles one, 完成 moves on
+    resets: tuple[str, ...] = ()  # answers that no longer hold when this one changes (asked again)
     # an async check that needs the database (e.g. a name already taken); raises Invalid
     verify: Callable[[Any, Any], Awaitable[None]] | None = None
     limits: dict[str, Any] = field(default_factory=dict)  # shown in the prompt (e.g. max length)
