@@ -1,4 +1,4 @@
-"""Command line: `kepubot run | migrate | sandbox`. Imports stay inside the commands so a light
+"""Command line: `kepubot run | migrate | sandbox | check`. Imports stay inside the commands so a light
 command never pays for aiogram."""
 
 from __future__ import annotations
@@ -59,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--down", metavar="REV", help="downgrade to REV instead")
     sub.add_parser("sandbox", help="a local Telegram to try the bot without a token (see --help)", add_help=False)
+    sub.add_parser("check", help="check files against a category's rules: check FILE --category video", add_help=False)
     args, rest = parser.parse_known_args(argv)
+    if args.command == "check":  # before the other imports: a check must start fast
+        from bot.checks.cli import main as check_main
+
+        return check_main(rest)
 
     from bot.campaign import CampaignError
     from bot.config import SettingsError
