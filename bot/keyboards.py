@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import CategoryCB, InviteCB, MenuCB, Section
 from bot.render import Texts
@@ -16,46 +15,40 @@ def button(texts: Texts, key: str, data: str, **fmt) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=texts.label(key, **fmt), callback_data=data)
 
 
+MENU_SECTIONS = (Section.about, Section.categories, Section.directions, Section.rules, Section.contact,
+                 Section.ask, Section.help)
+
+
 def main_menu(texts: Texts, person: Person | None) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.row(button(texts, "menu.reg", MenuCB(section=Section.register).pack()))
-    for section in (Section.about, Section.categories, Section.directions, Section.rules,
-                    Section.contact, Section.ask, Section.help):
-        kb.add(button(texts, f"menu.{section.value}", MenuCB(section=section).pack()))
+    # built by hand: the menu is on the hot path and InlineKeyboardBuilder deep-copies every button
+    buttons = [button(texts, f"menu.{s.value}", MenuCB(section=s).pack()) for s in MENU_SECTIONS]
     if person is not None and person.has(Role.admin):
-        kb.add(button(texts, "menu.staff", MenuCB(section=Section.staff).pack()))
-    kb.adjust(1, 2)
-    return kb.as_markup()
+        buttons.append(button(texts, "menu.staff", MenuCB(section=Section.staff).pack()))
+    rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], *in_rows(buttons, 2)]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def back_to_menu(texts: Texts, extra: Iterable[InlineKeyboardButton] = ()) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for b in extra:
-        kb.row(b)
-    kb.row(button(texts, "menu.back", MenuCB(section=Section.home).pack()))
-    return kb.as_markup()
+def back_to_menu(texts: Texts, extra: Iterable[InlineKeyboardButton] = (),
+                 rows: list[list[InlineKeyboardButton]] | None = None) -> InlineKeyboardMarkup:
+    """`extra` buttons one per row (or ready `rows`), then 返回主菜单."""
+    rows = [*(rows or []), *([b] for b in extra)]
+    rows.append([button(texts, "menu.back", MenuCB(section=Section.home).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def in_rows(buttons: list[InlineKeyboardButton], width: int) -> list[list[InlineKeyboardButton]]:
+    return [buttons[i:i + width] for i in range(0, len(buttons), width)]
 
 
 def categories_menu(texts: Texts, categories: Iterable) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for cat in categories:
-        kb.add(InlineKeyboardButton(text=cat.name, callback_data=CategoryCB(id=cat.id).pack()))
-    kb.adjust(2)
-    kb.row(button(texts, "menu.back", MenuCB(section=Section.home).pack()))
-    return kb.as_markup()
+    buttons = [InlineKeyboardButton(text=cat.name, callback_data=CategoryCB(id=cat.id).pack()) for cat in categories]
+    return back_to_menu(texts, rows=in_rows(buttons, 2))
 
 
 def category_back(texts: Texts) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    kb.row(button(texts, "menu.back_categories", MenuCB(section=Section.categories).pack()))
-    kb.row(button(texts, "menu.back", MenuCB(section=Section.home).pack()))
-    return kb.as_markup()
+    return back_to_menu(texts, [button(texts, "menu.back_categories", MenuCB(section=Section.categories).pack())])
 
 
 def staff_menu(texts: Texts) -> InlineKeyboardMarkup:
-    kb = InlineKeyboardBuilder()
-    for role in INVITABLE:
-        kb.add(button(texts, f"invite.{role.value}", InviteCB(role=role.value).pack()))
-    kb.adjust(1)
-    kb.row(button(texts, "menu.back", MenuCB(section=Section.home).pack()))
-    return kb.as_markup()
+    return back_to_menu(texts, [button(texts, f"invite.{role.value}", InviteCB(role=role.value).pack())
+                                for role in INVITABLE])

@@ -55,12 +55,9 @@ class UnitOfWork(BaseMiddleware):
                     return UNHANDLED
                 tg_user = data.get("event_from_user")
                 if tg_user is not None and not tg_user.is_bot:
-                    user = await users.upsert_user(
-                        session, tg_user.id, first_name=tg_user.first_name, last_name=tg_user.last_name,
-                        username=tg_user.username, language_code=tg_user.language_code,
-                    )
-                    roles = await users.roles_of(session, user.id, self.admin_ids)
-                    data["person"] = users.Person(id=user.id, first_name=user.first_name, roles=roles)
+                    data["person"] = await users.load_person(
+                        session, tg_user.id, self.admin_ids, first_name=tg_user.first_name,
+                        last_name=tg_user.last_name, username=tg_user.username, language_code=tg_user.language_code)
                 data["session"] = session
                 result = await handler(event, data)
                 users.mark_update(session, update_id)

@@ -447,9 +447,10 @@ class NotCommand(Filter):
         return not (message.text or "").startswith("/")
 
 
-async def draft_of(state: FSMContext) -> dict[str, Any] | None:
-    """The open draft, for /start to offer to continue it."""
-    if await state.get_state() not in (FormSG.asking.state, FormSG.reviewing.state):
+async def draft_of(state: FSMContext, raw_state: str | None) -> dict[str, Any] | None:
+    """The open draft, for /start to offer to continue it. `raw_state` is the state aiogram read
+    for this update: most people have none, and then no query is made."""
+    if raw_state not in (FormSG.asking.state, FormSG.reviewing.state):
         return None
     data = await state.get_data()
     return data if data.get("form") in FORMS else None

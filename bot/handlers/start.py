@@ -28,10 +28,11 @@ SECTION_TEMPLATES = {
 }
 
 
-async def welcome_view(texts: Texts, person: Person, state: FSMContext) -> tuple[str, InlineKeyboardMarkup]:
+async def welcome_view(texts: Texts, person: Person, state: FSMContext,
+                       raw_state: str | None) -> tuple[str, InlineKeyboardMarkup]:
     """The welcome with the menu for this person's roles, offering to continue an unfinished form."""
     roles = sorted(r.value for r in person.roles if r is not Role.creator)
-    draft = await draft_of(state)
+    draft = await draft_of(state, raw_state)
     markup = main_menu(texts, person)
     if draft is not None:
         markup.inline_keyboard.insert(0, [resume_button(texts, draft)])
@@ -45,7 +46,8 @@ def build() -> Router:
 
     @router.message(CommandStart(deep_link=True))
     async def start_with_payload(message: Message, command: CommandObject, texts: Texts, person: Person,
-                                 session: AsyncSession, bot: Bot, state: FSMContext) -> None:
+                                 session: AsyncSession, bot: Bot, state: FSMContext,
+                                 raw_state: str | None) -> None:
         """Deep links: inv_<code> grants a staff role; anything else is a plain /start."""
         payload = command.args or ""
         if payload.startswith("inv_"):
@@ -54,16 +56,18 @@ def build() -> Router:
                 person = Person(id=person.id, first_name=person.first_name, roles=person.roles | {role})
                 await set_commands_for(bot, texts, person.id, person.roles)
             await message.answer(texts.render("invite_redeemed", outcome=outcome.value, role=role.value if role else ""))
-        await welcome(message, texts, person, state)
+        await welcome(message, texts, person, state, raw_state)
 
     @router.message(CommandStart())
-    async def start(message: Message, texts: Texts, person: Person, state: FSMContext) -> None:
+    async def start(message: Message, texts: Texts, person: Person, state: FSMContext,
+                    raw_state: str | None) -> None:
         """Welcome, what the programme is, and the main menu for this person's roles; an unfinished
         form is offered to continue where it stopped."""
-        await welcome(message, texts, person, state)
+        await welcome(message, texts, person, state, raw_state)
 
-    async def welcome(message: Message, texts: Texts, person: Person, state: FSMContext) -> None:
-        text, markup = await welcome_view(texts, person, state)
+    async def welcome(message: Message, texts: Texts, person: Person, state: FSMContext,
+                      raw_state: str | None) -> None:
+        text, markup = await welcome_view(texts, person, state, raw_state)
         await message.answer(text, reply_markup=markup, disable_web_page_preview=True)
 
     @router.message(Command("help"))
@@ -81,11 +85,11 @@ def build() -> Router:
 
     @router.callback_query(MenuCB.filter())
     async def menu(callback: CallbackQuery, callback_data: MenuCB, texts: Texts, person: Person,
-                   campaign: Campaign, state: FSMContext) -> None:
+                   campaign: Campaign, state: FSMContext, raw_state: str | None) -> None:
         """Main-menu navigation: each section replaces the menu message, with a way back."""
         section = callback_data.section
         if section is Section.home:
-            await show(callback, *await welcome_view(texts, person, state))
+            await show(callback, *await welcome_view(texts, person, state, raw_state))
         elif section is Section.categories:
             await show(callback, texts.render("categories"), categories_menu(texts, campaign.categories))
         elif section is Section.staff:

@@ -38,6 +38,21 @@ class Person:
         return role in self.roles
 
 
+async def load_person(session: AsyncSession, user_id: int, admin_ids: frozenset[int], *, first_name: str,
+                      last_name: str | None = None, username: str | None = None,
+                      language_code: str | None = None) -> Person:
+    """The person behind an update, created or refreshed, with their roles: one query when nothing changed."""
+    rows = (await session.execute(select(User, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
+                                  .where(User.id == user_id))).all()
+    user = rows[0][0] if rows else None
+    user = await upsert_user(session, user_id, first_name=first_name, last_name=last_name, username=username,
+                             language_code=language_code, known=user)
+    roles = {Role.creator, *(Role(r) for _, r in rows if r in Role.__members__)}
+    if user_id in admin_ids:
+        roles.add(Role.admin)
+    return Person(id=user.id, first_name=user.first_name, roles=frozenset(roles))
+
+
 async def upsert_user(
     session: AsyncSession,
     user_id: int,
@@ -47,10 +62,11 @@ async def upsert_user(
     username: str | None = None,
     language_code: str | None = None,
     now: datetime | None = None,
+    known: User | None = None,
 ) -> User:
     """Create or refresh a user; writes only when something changed (keeps SQLite's write lock free)."""
     now = now or utcnow()
-    user = await session.get(User, user_id)
+    user = known or await session.get(User, user_id)
     if user is None:
         user = User(id=user_id, first_name=first_name, last_name=last_name, username=username,
                     language_code=language_code, created_at=now, last_seen_at=now)
