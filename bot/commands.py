@@ -19,7 +19,7 @@ COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.creator: ("start", "register", "profile", "ask", "rules", "contact", "help", "mydata", "cancel"),
     Role.tutor: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
     Role.reviewer: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
-    Role.admin: ("start", "staff", "invite", "rules", "contact", "help", "cancel"),
+    Role.admin: ("start", "pending", "staff", "invite", "rules", "contact", "help", "cancel"),
 }
 RANK = (Role.admin, Role.reviewer, Role.tutor, Role.creator)
 

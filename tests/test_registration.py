@@ -27,9 +27,13 @@ ANSWERS = {
 }
 
 
-async def fill_registration(alice: ChatUser, *, name: str = ANSWERS["account_name"]) -> None:
+async def fill_registration(alice: ChatUser, *, name: str = ANSWERS["account_name"], via_menu: bool = False) -> None:
     """Walk every field of the form up to the summary."""
-    replies = await alice.send("/register")
+    if via_menu:
+        await alice.send("/start")
+        replies = await alice.press("注册科普号")
+    else:
+        replies = await alice.send("/register")
     assert "推荐申请表" in replies[0].text and "第 1/" in replies[1].text
     await alice.send(name)
     await alice.press("团队")
@@ -69,7 +73,7 @@ async def test_register_review_approve(chat, app, tmp_path):
     alice = chat.user(1001, "Alice")
     boss = chat.user(ADMIN_ID, "Boss")
     await boss.send("/start")
-    await fill_registration(alice)
+    await fill_registration(alice, via_menu=True)
     summary = alice.last_text
     for value in (*ANSWERS.values(), "+8613800138000", "中国天文学会", "团队"):
         assert value in summary, value
@@ -83,8 +87,12 @@ async def test_register_review_approve(chat, app, tmp_path):
     summary = alice.last_text
     assert "研究员" in summary and "副研究员" not in summary and "zhang.san@nao.cas.cn" in summary
 
+    old_summary = alice.last
     replies = await alice.press("确认提交")
     document = next(r for r in replies if r.document)
+    # the summary's buttons belong to a finished form now
+    await alice.press("", data=next(b["callback_data"] for b in old_summary.buttons if "确认提交" in b["text"]))
+    assert "失效" in chat.tg.alerts[-1][1] and alice.new() == []
     assert document.document["file_name"].endswith(".docx")
     rows = table_rows(document.file_bytes)
     assert rows["拟申请\n科普号名称"][1] == "小科说天文"
@@ -105,15 +113,22 @@ async def test_register_review_approve(chat, app, tmp_path):
 
     boss.new()
     replies = await submit_scan(alice, tmp_path)
+    assert [m.method for m in replies] == ["sendMessage"]
     assert "已提交审核" in replies[0].text
     staff = boss.new()
     assert [m.method for m in staff] == ["sendDocument", "sendDocument", "sendMessage"]
     assert "小科说天文" in staff[-1].text and "通过" in " ".join(staff[-1].labels)
     assert table_rows(staff[0].file_bytes)["姓名"][1] == "张三"
 
+    # /pending shows the same card again to an operator who missed the notification
+    listed = await boss.send("/pending")
+    assert "共有 1 份" in listed[0].text and "小科说天文" in listed[-1].text
+    replies = await alice.send("/pending")
+    assert "不认识这个命令" in replies[0].text
     await boss.press("通过")
     assert "已通过科普号申请" in boss.last_text
     assert "已通过审核" in alice.last_text
+    assert "没有待审核" in (await boss.send("/pending"))[0].text
     async with app.sessionmaker() as session:
         reg = (await session.execute(select(Registration))).scalar_one()
     assert reg.status == "approved" and reg.reviewed_by == ADMIN_ID

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import MenuCB, ProfileCB, RegCB, Section
 from bot.campaign import Campaign
 from bot.config import Settings
+from bot.filters import HasRole
 from bot.flows import fields as f
 from bot.flows.engine import answer_of, start_form
 from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_filename, registration_form
@@ -103,9 +104,9 @@ def build(campaign: Campaign) -> Router:
         if outcome is not registration.ScanOutcome.accepted or reg is None:
             raise SkipHandler
         await message.answer(texts.render("registration/scan_received"))
-        await notify_staff(bot, texts, settings, reg)
+        await notify_staff(bot, texts, sorted(settings.admin_ids), reg)
 
-    async def notify_staff(bot: Bot, texts: Texts, settings: Settings, reg) -> None:
+    async def notify_staff(bot: Bot, texts: Texts, chat_ids: list[int], reg) -> None:
         values = registration.values_of(reg)
         scan = json.loads(reg.scan)
         kb = InlineKeyboardBuilder()
@@ -114,8 +115,16 @@ def build(campaign: Campaign) -> Router:
         document = BufferedInputFile(recommendation_form.build(values), filename=form_filename(values))
         text = texts.render("registration/for_staff", reg=reg, values=values,
                             subject=campaign.subject_type(reg.subject_type).name)
-        await notify(bot, sorted(settings.admin_ids), text, kb.as_markup(),
+        await notify(bot, chat_ids, text, kb.as_markup(),
                      attachments=[("document", document), (scan["kind"], scan["file_id"])])
+
+    @router.message(Command("pending"), HasRole(Role.admin))
+    async def pending(message: Message, bot: Bot, texts: Texts, session: AsyncSession) -> None:
+        """Operators: the registrations waiting for a decision, each with its form, scan and buttons."""
+        waiting, total = await registration.pending(session)
+        await message.answer(texts.render("registration/pending", shown=len(waiting), total=total))
+        for reg in waiting:
+            await notify_staff(bot, texts, [message.chat.id], reg)
 
     # ---------------------------------------------------------------- operators decide
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -133,6 +133,15 @@ async def decide(session: AsyncSession, registration_id: int, staff_id: int, *, 
     reg.fields_to_fix = None if approve else json.dumps([f for f in (fields or []) if f in FIXABLE])
     reg.reviewed_by, reg.reviewed_at = staff_id, utcnow()
     return Decision.done, reg
+
+
+async def pending(session: AsyncSession, limit: int = 10) -> tuple[list[Registration], int]:
+    """Registrations waiting for a decision, oldest first, and how many there are in all."""
+    where = Registration.status == Status.pending_review.value
+    total = (await session.execute(select(func.count()).select_from(Registration).where(where))).scalar_one()
+    rows = (await session.execute(select(Registration).where(where).order_by(Registration.submitted_at)
+                                  .limit(limit))).scalars().all()
+    return list(rows), total
 
 
 async def is_approved(session: AsyncSession, user_id: int) -> bool:

@@ -80,14 +80,6 @@ async def upsert_user(
     return user
 
 
-async def roles_of(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> frozenset[Role]:
-    rows = (await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars()
-    roles = {Role.creator, *(Role(r) for r in rows if r in Role.__members__)}
-    if user_id in admin_ids:
-        roles.add(Role.admin)
-    return frozenset(roles)
-
-
 async def grant_role(session: AsyncSession, user_id: int, role: Role, granted_by: int | None) -> bool:
     """Give a role; False when the person already had it."""
     if await session.get(UserRole, (user_id, role.value)) is not None:
