@@ -69,6 +69,17 @@ async def submit_scan(alice: ChatUser, tmp_path, name: str = "scan.pdf") -> list
     return await alice.upload(scan)
 
 
+async def under_review(chat, tmp_path) -> tuple[ChatUser, ChatUser]:
+    """A creator whose registration and scan are in, and the operator who will decide."""
+    alice = chat.user(1001, "Alice")
+    boss = chat.user(ADMIN_ID, "Boss")
+    await boss.send("/start")
+    await fill_registration(alice)
+    await alice.press("确认提交")
+    await submit_scan(alice, tmp_path)
+    return alice, boss
+
+
 async def test_register_review_approve(chat, app, tmp_path):
     alice = chat.user(1001, "Alice")
     boss = chat.user(ADMIN_ID, "Boss")
@@ -140,12 +151,7 @@ async def test_register_review_approve(chat, app, tmp_path):
 
 
 async def test_rejection_and_correction(chat, app, tmp_path):
-    alice = chat.user(1001, "Alice")
-    boss = chat.user(ADMIN_ID, "Boss")
-    await boss.send("/start")
-    await fill_registration(alice)
-    await alice.press("确认提交")
-    await submit_scan(alice, tmp_path)
+    alice, boss = await under_review(chat, tmp_path)
     await boss.press("退回修改")
     await boss.press("职称")
     await boss.press("推荐单位")
@@ -182,12 +188,7 @@ async def test_rejection_and_correction(chat, app, tmp_path):
 
 
 async def test_rejection_asking_only_for_a_new_scan(chat, app, tmp_path):
-    alice = chat.user(1001, "Alice")
-    boss = chat.user(ADMIN_ID, "Boss")
-    await boss.send("/start")
-    await fill_registration(alice)
-    await alice.press("确认提交")
-    await submit_scan(alice, tmp_path)
+    alice, boss = await under_review(chat, tmp_path)
     await boss.press("退回修改")
     await boss.press("签字盖章扫描件")
     await boss.press("完成")
@@ -296,12 +297,7 @@ async def test_a_file_without_a_registration_gets_a_hint(chat):
 
 
 async def test_forged_registration_ids(chat, app, tmp_path):
-    alice = chat.user(1001, "Alice")
-    boss = chat.user(ADMIN_ID, "Boss")
-    await boss.send("/start")
-    await fill_registration(alice)
-    await alice.press("确认提交")
-    await submit_scan(alice, tmp_path)
+    alice, boss = await under_review(chat, tmp_path)
     async with app.sessionmaker() as session:
         reg_id = (await session.execute(select(Registration.id))).scalar_one()
     mallory = chat.user(1002, "Mallory")
