@@ -23,6 +23,7 @@ from bot.middlewares import UnitOfWork
 from bot.render import Texts
 from storage.db import make_engine, make_sessionmaker
 from storage.fsm import SQLStorage
+from storage.models import utcnow
 
 log = logging.getLogger("kepubot")
 
@@ -73,7 +74,8 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
                      sessionmaker: async_sessionmaker[AsyncSession], storage: BaseStorage,
                      isolation: BaseEventIsolation | None = None) -> Dispatcher:
     dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(),
-                    settings=settings, campaign=campaign, texts=texts, sessionmaker=sessionmaker)
+                    settings=settings, campaign=campaign, texts=texts, sessionmaker=sessionmaker,
+                    clock=utcnow)  # tests set another clock to act inside the campaign's window
     dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids))
     dp.include_routers(*get_routers(campaign))
     return dp

@@ -19,6 +19,8 @@ class Section(StrEnum):
     staff = "staff"
     ask = "ask"
     register = "reg"
+    apply = "apply"
+    mywork = "mywork"
 
 
 class MenuCB(CallbackData, prefix="m"):
@@ -44,3 +46,8 @@ class RegCB(CallbackData, prefix="r"):
 
 class ProfileCB(CallbackData, prefix="p"):
     action: str  # register | mydata | erase | erase_yes
+
+
+class SubCB(CallbackData, prefix="s"):
+    id: int
+    action: str  # open | upload | edit | submit | later | withdraw | withdraw_yes | delete | delete_yes

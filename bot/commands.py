@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 # which commands each role sees, in menu order; descriptions are labels (commands.<name>)
 COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.creator: ("start", "register", "profile", "ask", "rules", "contact", "help", "mydata", "cancel"),
+    Role.creator: ("start", "apply", "mywork", "register", "profile", "ask", "rules", "contact", "help", "mydata",
+                   "cancel"),
     Role.tutor: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
     Role.reviewer: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
     Role.admin: ("start", "pending", "staff", "invite", "rules", "contact", "help", "cancel"),

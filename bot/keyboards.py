@@ -24,7 +24,9 @@ def main_menu(texts: Texts, person: Person | None) -> InlineKeyboardMarkup:
     buttons = [button(texts, f"menu.{s.value}", MenuCB(section=s).pack()) for s in MENU_SECTIONS]
     if person is not None and person.has(Role.admin):
         buttons.append(button(texts, "menu.staff", MenuCB(section=Section.staff).pack()))
-    rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], *in_rows(buttons, 2)]
+    work = [button(texts, "menu.apply", MenuCB(section=Section.apply).pack()),
+            button(texts, "menu.mywork", MenuCB(section=Section.mywork).pack())]
+    rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], work, *in_rows(buttons, 2)]
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -152,4 +161,39 @@ class Registration(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the scan arrived
 
 
-__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "utcnow", "UTCDateTime"]
+class Submission(Base):
+    """An application with a work (作品) or a topic (选题): the form's answers, its files, its status."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # work | topic
+    category: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(128))
+    answers: Mapped[str] = mapped_column(Text)  # JSON: every answer of the application form
+    status: Mapped[str] = mapped_column(String(16), index=True)  # draft | submitted | withdrawn
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SubmissionFile(Base):
+    """A file of a submission and what the checks found in it."""
+
+    __tablename__ = "submission_files"
+    __table_args__ = (UniqueConstraint("submission_id", "file_unique_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[str] = mapped_column(String(255))
+    file_unique_id: Mapped[str] = mapped_column(String(64))
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
+    sent_as: Mapped[str] = mapped_column(String(16))  # document | photo | video
+    check_status: Mapped[str] = mapped_column(String(16))  # passed | warnings | failed | deep_pending
+    report: Mapped[str | None] = mapped_column(Text)  # JSON of the checks' Report
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "utcnow", "UTCDateTime"]

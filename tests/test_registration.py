@@ -13,6 +13,7 @@ from sqlalchemy import select
 from storage.models import Inquiry, Registration, User
 from tests.conftest import ADMIN_ID
 from tests.harness import ChatUser
+from tests.media import make_image
 
 ANSWERS = {
     "account_name": "小科说天文",
@@ -284,16 +285,14 @@ async def test_scan_must_be_an_image_or_pdf(chat, tmp_path, app):
     assert "空的" in replies[0].text
     async with app.sessionmaker() as session:
         assert (await session.execute(select(Registration.status))).scalar_one() == "awaiting_seal"
-    photo = tmp_path / "scan.jpg"
-    photo.write_bytes(b"\xff\xd8\xff" + b"0" * 500)
-    replies = await alice.upload(photo, as_="photo")
+    replies = await alice.upload(make_image(tmp_path / "scan.jpg", 1200, 1700), as_="photo")
     assert "已提交审核" in replies[0].text
 
 
 async def test_a_file_without_a_registration_gets_a_hint(chat):
     alice = chat.user(1001, "Alice")
     replies = await alice.upload_bytes(b"%PDF-1.4 hello", "random.pdf")
-    assert "看不懂文件" in replies[0].text
+    assert "没有打开的申报草稿" in replies[0].text and "/apply" in replies[0].text
 
 
 async def test_forged_registration_ids(chat, app, tmp_path):

@@ -62,6 +62,10 @@ class SubmitContext:
     bot: Bot
     texts: Texts
     chat_id: int
+    # where the conversation goes after a successful submit (e.g. uploading the files of a new draft)
+    next_state: State | None = None
+    next_data: dict[str, Any] | None = None
+    done_markup: InlineKeyboardMarkup | None = None  # buttons under the confirmation
 
 
 @dataclass(frozen=True)
@@ -91,15 +95,21 @@ def register(form: Form) -> Form:
 
 async def start_form(form: Form, chat_id: int, bot: Bot, state: FSMContext, texts: Texts,
                      *, extra: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-                     edit_only: list[str] | None = None) -> None:
+                     edit_only: list[str] | None = None, at_summary: bool = False) -> None:
     """Open `form` for this chat. `values` pre-fills a draft (e.g. a correction after rejection);
-    with `edit_only` the person goes straight to the summary to change just those fields."""
+    with `edit_only` the person is asked just those fields, then sees the summary; `at_summary`
+    opens a complete draft at its summary, to change any field."""
     data = {"form": form.name, "fid": secrets.token_hex(3), "step": 0, "values": dict(values or {}),
             "extra": dict(extra or {}), "editing": False}
     if edit_only:
         data["step"] = form.index(edit_only[0])
         data["editing"] = True
         data["queue"] = list(edit_only[1:])  # the other fields to correct, one after another
+    if at_summary:
+        await state.set_state(FormSG.reviewing)
+        await state.set_data(data)
+        await show_summary(form, data, chat_id, bot, texts)
+        return
     await state.set_state(FormSG.asking)
     await state.set_data(data)
     await bot.send_message(chat_id, texts.render("forms/intro", form=form.name, extra=data["extra"],
@@ -256,7 +266,11 @@ async def submit(form: Form, data: dict[str, Any], state: FSMContext, ctx: Submi
         await ask(form, data, ctx.chat_id, ctx.bot, ctx.texts, error=problem)
         return
     await state.clear()
-    await ctx.bot.send_message(ctx.chat_id, done, disable_web_page_preview=True)
+    if ctx.next_state is not None:
+        await state.set_state(ctx.next_state)
+        await state.set_data(ctx.next_data or {})
+    await ctx.bot.send_message(ctx.chat_id, done, reply_markup=ctx.done_markup,
+                               disable_web_page_preview=True)
 
 
 # ---------------------------------------------------------------- turning a message into an Answer

@@ -180,6 +180,52 @@ def phone() -> Parser:
     return parse
 
 
+def integer(minimum: int, maximum: int) -> Parser:
+    def parse(answer: Answer, values: dict[str, Any]) -> int:
+        raw = unicodedata.normalize("NFKC", answer.text or "").strip() if answer.kind == TEXT else ""
+        if not re.fullmatch(r"\d{1,6}", raw):
+            raise Invalid("need_number", minimum=minimum, maximum=maximum)
+        value = int(raw)
+        if not minimum <= value <= maximum:
+            raise Invalid("need_number", minimum=minimum, maximum=maximum)
+        return value
+
+    return parse
+
+
+def items(max_len: int, max_items: int) -> Parser:
+    """Several short entries, one per line (or separated by ；;、): e.g. the knowledge points."""
+
+    def parse(answer: Answer, values: dict[str, Any]) -> list[str]:
+        value = text(max_len)(answer, values)
+        entries = [e.strip(" -•·、") for e in re.split(r"[\n；;]+", value)]
+        entries = [e for e in entries if e]
+        if not entries:
+            raise Invalid("too_short", min_len=1, length=0)
+        if len(entries) > max_items:
+            raise Invalid("too_many", max_items=max_items, count=len(entries))
+        return entries
+
+    return parse
+
+
+def listed(options: Callable[[dict[str, Any]], Sequence[str]], prefix: str = "o"):
+    """A choice among words that come from data: buttons carry a short index, the answer is the
+    words themselves (typed words are accepted too). Returns (choices, parser) for a Field."""
+
+    def choices(values: dict[str, Any]) -> list[Choice]:
+        return [Choice(f"{prefix}{i}", text=word) for i, word in enumerate(options(values))]
+
+    def parse(answer: Answer, values: dict[str, Any]) -> str:
+        for opt in choices(values):
+            if (answer.kind == CHOICE and answer.text == opt.value) or \
+                    (answer.kind == TEXT and clean_text(answer.text or "") == opt.text):
+                return opt.text
+        raise Invalid("pick_one")
+
+    return choices, parse
+
+
 EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 
 
