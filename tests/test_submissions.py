@@ -13,7 +13,7 @@ from bot.services import registration
 from storage.models import Submission, SubmissionFile
 from tests.conftest import ADMIN_ID
 from tests.harness import ChatUser, Conversation
-from tests.media import make_docx, make_image, make_video, make_zip, random_file
+from tests.media import make_audio_only, make_docx, make_image, make_video, make_zip, random_file, truncate
 
 IN_WINDOW = datetime(2023, 6, 1, 4, 0, tzinfo=UTC)
 
@@ -184,6 +184,9 @@ async def test_a_big_long_video_waits_for_staff_honestly(app, creator, tmp_path)
 @pytest.mark.parametrize(("name", "make", "expected"), [
     ("empty.mp4", lambda p: p.write_bytes(b"") or p, "文件为空"),
     ("random.mp4", lambda p: random_file(p), "文件类型不符"),
+    ("cut.mp4", lambda p: truncate(make_video(p, 1920, 1080, 2, bitrate=6_000_000)), "文件完整可播放"),
+    ("sound.mp4", lambda p: make_audio_only(p, 2), "包含视频画面"),
+    ("rotated.mp4", lambda p: make_video(p, 1280, 720, 1, bitrate=6_000_000, rotate=90), "短边 720"),
 ])
 async def test_broken_video_files(app, creator, tmp_path, name, make, expected):
     alice = creator
@@ -191,6 +194,19 @@ async def test_broken_video_files(app, creator, tmp_path, name, make, expected):
     replies = await alice.upload(make(tmp_path / name))
     report = alice.conv.tg.messages[(alice.id, replies[0].message_id)].text
     assert "未通过" in report and expected in report
+
+
+async def test_a_small_comics_image_and_a_fake_docx(app, creator, tmp_path):
+    alice = creator
+    await save_draft(alice, "漫画/挂图", extra=["光的折射"])
+    replies = await alice.upload(make_image(tmp_path / "small.png", 1000, 700))
+    report = alice.conv.tg.messages[(alice.id, replies[0].message_id)].text
+    assert "未通过" in report and "1000×700" in report
+    await save_draft(alice, "图文", title="假文档")
+    fake = make_zip(tmp_path / "article.docx", {"readme.txt": "not a word document"})
+    replies = await alice.upload(fake)
+    report = alice.conv.tg.messages[(alice.id, replies[0].message_id)].text
+    assert "未通过" in report and ("文件类型不符" in report or "损坏" in report)
 
 
 async def test_h5_zip_with_escaping_paths_fails(app, creator, tmp_path):
