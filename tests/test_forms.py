@@ -112,3 +112,21 @@ async def test_half_filled_form_survives_a_restart(app, settings):
         assert "请核对" in alice2.last_text and "作品申报" in alice2.last_text
     finally:
         await restarted.close()
+
+
+async def test_a_new_form_never_drops_an_open_draft_silently(chat, app):
+    alice = chat.user(1001, "Alice")
+    await alice.send("/register")
+    await alice.send("我的科普号")
+    replies = await alice.send("/ask")
+    assert "未填完的「科普号推荐申请表」" in replies[0].text
+    await alice.press("继续填写")
+    assert "注册主体" in alice.last_text
+    await alice.send("/ask")
+    await alice.press("放弃它，开始咨询")
+    assert "咨询类别" in alice.last_text
+    await alice.press("其他问题")
+    await alice.send("还能继续刚才的表吗？")
+    await alice.press("确认提交")
+    async with app.sessionmaker() as session:
+        assert (await session.execute(select(Inquiry.question))).scalar_one() == "还能继续刚才的表吗？"

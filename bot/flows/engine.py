@@ -95,10 +95,25 @@ def register(form: Form) -> Form:
 
 async def start_form(form: Form, chat_id: int, bot: Bot, state: FSMContext, texts: Texts,
                      *, extra: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-                     edit_only: list[str] | None = None, at_summary: bool = False) -> None:
+                     edit_only: list[str] | None = None, at_summary: bool = False, force: bool = False) -> None:
     """Open `form` for this chat. `values` pre-fills a draft (e.g. a correction after rejection);
     with `edit_only` the person is asked just those fields, then sees the summary; `at_summary`
-    opens a complete draft at its summary, to change any field."""
+    opens a complete draft at its summary, to change any field. An unfinished draft of any form is
+    never dropped silently: the person chooses to continue it or to start the new one."""
+    if not force:
+        open_draft = await draft_of(state, await state.get_state())
+        if open_draft is not None:
+            open_draft["pending"] = {"form": form.name, "extra": extra or {}, "values": values or {},
+                                     "edit_only": edit_only or [], "at_summary": at_summary}
+            await state.set_data(open_draft)
+            fid, step = open_draft["fid"], open_draft["step"]
+            markup = InlineKeyboardMarkup(inline_keyboard=[
+                [resume_button(texts, open_draft)],
+                [InlineKeyboardButton(text=texts.label("form.replace", title=texts.label(f"forms.titles.{form.name}")),
+                                      callback_data=FormCB(fid=fid, step=step, action="replace").pack())]])
+            await bot.send_message(chat_id, texts.render("forms/replace_draft", current=open_draft["form"],
+                                                         new=form.name), reply_markup=markup)
+            return
     data = {"form": form.name, "fid": secrets.token_hex(3), "step": 0, "values": dict(values or {}),
             "extra": dict(extra or {}), "editing": False}
     if edit_only:
@@ -400,6 +415,14 @@ def build() -> Router:
             if not reviewing:
                 return
             await submit(form, data, state, context(data, person, session, bot, texts, chat_id))
+        elif cb.action == "replace":
+            pending = data.get("pending")
+            if not pending or pending.get("form") not in FORMS:
+                await bot.send_message(chat_id, texts.render("forms/stale"))
+                return
+            await start_form(FORMS[pending["form"]], chat_id, bot, state, texts, extra=pending["extra"],
+                             values=pending["values"], edit_only=pending["edit_only"] or None,
+                             at_summary=pending["at_summary"], force=True)
         elif cb.action == "resume":
             if reviewing:
                 await show_summary(form, data, chat_id, bot, texts)
