@@ -18,9 +18,9 @@ from tests.conftest import ADMIN_ID
 TOKEN = "123456:SANDBOX"
 
 
-async def start_bot(base_url: str, db_url: str, log: Path) -> asyncio.subprocess.Process:
+async def start_bot(base_url: str, db_url: str, log: Path, **extra_env: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "BOT_TOKEN": TOKEN, "BOT_API_URL": base_url, "DATABASE_URL": db_url,
-           "ADMIN_IDS": str(ADMIN_ID), "LOG_LEVEL": "INFO"}
+           "ADMIN_IDS": str(ADMIN_ID), "LOG_LEVEL": "INFO", "DATA_DIR": str(log.parent / "data"), **extra_env}
     fh = open(log, "ab")  # noqa: ASYNC230 - handed to the child
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
                                                 stdout=fh, stderr=fh)
@@ -36,9 +36,9 @@ async def stop_bot(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) 
             await proc.wait()
 
 
-@pytest.fixture
-async def sandbox():
-    runner, base_url, emulator = await start_server(default_bot_id=123456)
+@pytest.fixture(params=[False, True], ids=["cloud", "local"])
+async def sandbox(request):
+    runner, base_url, emulator = await start_server(default_bot_id=123456, local_mode=request.param)
     client = SandboxClient(base_url)
     yield base_url, client
     await client.close()
@@ -80,3 +80,62 @@ async def test_bot_process_against_the_sandbox(sandbox, db_url, tmp_path):
         await stop_bot(proc)
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "kepubot starting:" in text and "123456:***" in text and "SANDBOX" not in text
+
+
+async def test_uploaded_file_is_downloaded_and_checked(sandbox, db_url, tmp_path):
+    """A work's file goes through the real getFile and download (HTTP in cloud mode, the server's
+    disk path in local mode), is checked, and the application is submitted. The campaign file is a
+    copy whose window includes today: next year's notice is a data change."""
+    from bot.campaign import DEFAULT_CAMPAIGN_PATH
+    from bot.services import registration
+    from bot.services.users import upsert_user
+    from storage.db import make_engine, make_sessionmaker
+    from tests.media import make_docx
+
+    base_url, client = sandbox
+    local = (await client.state())["local_mode"]
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text(DEFAULT_CAMPAIGN_PATH.read_text(encoding="utf-8").replace(
+        "end = 2024-03-31T23:59:59", "end = 2099-12-31T23:59:59"), encoding="utf-8")
+    engine = make_engine(db_url)
+    async with make_sessionmaker(engine).begin() as session:
+        await upsert_user(session, 1001, first_name="Alice")
+        values = {"account_name": "端到端", "subject_type": "individual", "subject_name": "Alice", "person_name": "Alice",
+                  "unit": "某大学", "position": "教师", "title": "讲师", "field": "物理", "phone": "+8613800138000",
+                  "email": "a@example.org", "experience": "多年科普经历，制作多部作品。", "experience_file": None,
+                  "recommender": "中国物理学会"}
+        reg = await registration.save_form(session, 1001, values)
+        await registration.attach_scan(session, 1001, {"file_id": "x", "kind": "document"})
+        await registration.decide(session, reg.id, ADMIN_ID, approve=True)
+    await engine.dispose()
+
+    log = tmp_path / "bot.log"
+    proc = await start_bot(base_url, db_url, log, CAMPAIGN_FILE=str(campaign),
+                           BOT_API_LOCAL="true" if local else "false")
+    try:
+        await client.wait_polling(timeout=60)
+        alice = client.user(1001, "Alice")
+        await alice.send("/apply")
+        await alice.wait_for("申报类型", timeout=20)
+        for button in ("作品", "图文"):
+            await alice.press(button)
+            await asyncio.sleep(0.3)
+        await alice.wait_for("作品（选题）名称")
+        await alice.send("端到端的图文")
+        await alice.wait_for("选题方向")
+        await alice.press("澄清科学谣言")
+        await alice.wait_for("简介")
+        await alice.send("一篇澄清常见科学谣言的图文。")
+        await alice.wait_for("原创声明")
+        await alice.press("我已阅读并确认")
+        await alice.wait_for("请核对")
+        await alice.press("确认提交")
+        await alice.wait_for("草稿已保存")
+        await alice.upload(make_docx(tmp_path / "谣言.docx", 1500))
+        report = await alice.wait_for(lambda e: e["kind"] == "edit" and "检查通过" in (e["message"].get("text") or ""),
+                                      timeout=30)
+        assert "1500字" in report["message"]["text"]
+        await alice.press("提交申报")
+        await alice.wait_for("申报已提交", timeout=20)
+    finally:
+        await stop_bot(proc)
