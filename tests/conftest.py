@@ -34,6 +34,22 @@ async def reset_redis(url: str) -> None:
     await redis.aclose()
 
 
+async def approve_creator(sessionmaker, user_id: int, account_name: str = "小科说") -> None:
+    """A person whose 科普号 registration is approved, made through the registration service."""
+    from bot.services import registration
+    from bot.services.users import upsert_user
+
+    async with sessionmaker.begin() as session:
+        await upsert_user(session, user_id, first_name="Alice")
+        values = {"account_name": account_name, "subject_type": "individual", "subject_name": "Alice",
+                  "person_name": "Alice", "unit": "某大学", "position": "教师", "title": "讲师", "field": "物理",
+                  "phone": "+8613800138000", "email": "a@example.org", "experience": "多年科普经历，制作多部作品。",
+                  "experience_file": None, "recommender": "中国物理学会"}
+        reg = await registration.save_form(session, user_id, values)
+        await registration.attach_scan(session, user_id, {"file_id": "scan", "kind": "document"})
+        await registration.decide(session, reg.id, ADMIN_ID, approve=True)
+
+
 @pytest.fixture
 async def db_url(tmp_path: Path) -> str:
     url = os.environ.get("DATABASE_URL")

@@ -87,9 +87,8 @@ async def test_uploaded_file_is_downloaded_and_checked(sandbox, db_url, tmp_path
     disk path in local mode), is checked, and the application is submitted. The campaign file is a
     copy whose window includes today: next year's notice is a data change."""
     from bot.campaign import DEFAULT_CAMPAIGN_PATH
-    from bot.services import registration
-    from bot.services.users import upsert_user
     from storage.db import make_engine, make_sessionmaker
+    from tests.conftest import approve_creator
     from tests.media import make_docx
 
     base_url, client = sandbox
@@ -98,15 +97,7 @@ async def test_uploaded_file_is_downloaded_and_checked(sandbox, db_url, tmp_path
     campaign.write_text(DEFAULT_CAMPAIGN_PATH.read_text(encoding="utf-8").replace(
         "end = 2024-03-31T23:59:59", "end = 2099-12-31T23:59:59"), encoding="utf-8")
     engine = make_engine(db_url)
-    async with make_sessionmaker(engine).begin() as session:
-        await upsert_user(session, 1001, first_name="Alice")
-        values = {"account_name": "端到端", "subject_type": "individual", "subject_name": "Alice", "person_name": "Alice",
-                  "unit": "某大学", "position": "教师", "title": "讲师", "field": "物理", "phone": "+8613800138000",
-                  "email": "a@example.org", "experience": "多年科普经历，制作多部作品。", "experience_file": None,
-                  "recommender": "中国物理学会"}
-        reg = await registration.save_form(session, 1001, values)
-        await registration.attach_scan(session, 1001, {"file_id": "x", "kind": "document"})
-        await registration.decide(session, reg.id, ADMIN_ID, approve=True)
+    await approve_creator(make_sessionmaker(engine), 1001)
     await engine.dispose()
 
     log = tmp_path / "bot.log"

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.services import registration
 from storage.models import Submission, SubmissionFile
-from tests.conftest import ADMIN_ID
+from tests.conftest import ADMIN_ID, approve_creator
 from tests.harness import ChatUser, Conversation
 from tests.media import make_audio_only, make_docx, make_image, make_video, make_zip, random_file, truncate
 
@@ -22,17 +21,7 @@ IN_WINDOW = datetime(2023, 6, 1, 4, 0, tzinfo=UTC)
 async def creator(app, chat: Conversation) -> ChatUser:
     """Alice, whose 科普号 is approved; the bot's clock stands inside the campaign's window."""
     app.dispatcher["clock"] = lambda: IN_WINDOW
-    async with app.sessionmaker.begin() as session:
-        from bot.services.users import upsert_user
-
-        await upsert_user(session, 1001, first_name="Alice")
-        values = {"account_name": "小科说", "subject_type": "individual", "subject_name": "Alice", "person_name": "Alice",
-                  "unit": "某大学", "position": "教师", "title": "讲师", "field": "物理", "phone": "+8613800138000",
-                  "email": "a@example.org", "experience": "多年科普经历，制作多部作品。", "experience_file": None,
-                  "recommender": "中国物理学会"}
-        reg = await registration.save_form(session, 1001, values)
-        await registration.attach_scan(session, 1001, {"file_id": "x", "kind": "document"})
-        await registration.decide(session, reg.id, ADMIN_ID, approve=True)
+    await approve_creator(app.sessionmaker, 1001)
     await chat.user(ADMIN_ID, "Boss").send("/start")
     return chat.user(1001, "Alice")
 
