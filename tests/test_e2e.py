@@ -37,7 +37,9 @@ async def stop_bot(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) 
 
 
 @pytest.fixture(params=[False, True], ids=["cloud", "local"])
-async def sandbox(request):
+async def sandbox(request, settings):
+    """The emulator (cloud or local mode). `settings` resets the database and, when REDIS_URL is
+    set, Redis: the bot process keeps its conversations there."""
     runner, base_url, emulator = await start_server(default_bot_id=123456, local_mode=request.param)
     client = SandboxClient(base_url)
     yield base_url, client
