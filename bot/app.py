@@ -136,11 +136,12 @@ async def _run_webhook(app: App, bot: Bot) -> None:
     web_app = web.Application()
     SimpleRequestHandler(dispatcher=app.dispatcher, bot=bot, secret_token=settings.webhook_secret).register(web_app, path=path)
     setup_application(web_app, app.dispatcher, bot=bot)
-    await bot.set_webhook(settings.webhook_url.rstrip("/") + path, secret_token=settings.webhook_secret,
-                          allowed_updates=app.dispatcher.resolve_used_update_types())
     runner = web.AppRunner(web_app)
     await runner.setup()
+    # listen first, then tell Telegram where: no update is posted to a port that isn't open yet
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
+    await bot.set_webhook(settings.webhook_url.rstrip("/") + path, secret_token=settings.webhook_secret,
+                          allowed_updates=app.dispatcher.resolve_used_update_types())
     try:
         await asyncio.Event().wait()
     finally:

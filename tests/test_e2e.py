@@ -132,3 +132,28 @@ async def test_uploaded_file_is_downloaded_and_checked(sandbox, db_url, tmp_path
         await alice.wait_for("申报已提交", timeout=20)
     finally:
         await stop_bot(proc)
+
+
+async def test_webhook_mode(sandbox, db_url, tmp_path):
+    """WEBHOOK_URL set: the bot registers its webhook and serves updates on aiohttp instead of polling."""
+    import socket
+
+    base_url, client = sandbox
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "bot.log"
+    proc = await start_bot(base_url, db_url, log, WEBHOOK_URL=f"http://127.0.0.1:{port}", WEBHOOK_HOST="127.0.0.1",
+                           WEBHOOK_PORT=str(port), WEBHOOK_SECRET="s3cret")
+    try:
+        for _ in range(300):
+            if (await client.calls()).get("setWebhook"):
+                break
+            await asyncio.sleep(0.1)
+        alice = client.user(1001, "Alice")
+        await alice.send("/start")
+        await alice.wait_for("科普中国网络创作培育计划", timeout=20)
+        assert not (await client.calls()).get("getUpdates")
+    finally:
+        await stop_bot(proc)
+    assert "mode=webhook" in log.read_text(encoding="utf-8")
