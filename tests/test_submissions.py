@@ -113,7 +113,22 @@ async def test_comics_series_as_an_album(app, creator, tmp_path):
     sub, files = await submission(app, sub_id)
     assert [f.check_status for f in files] == ["passed", "passed"]
     assert json.loads(sub.answers)["knowledge_points"] == ["光的折射", "全反射"]
+    cards = [m for m in alice.history if m.method == "sendMessage" and "正在检查" in m.text]
+    assert len(cards) == 1  # one card for the album, edited as each image is checked
+    card = alice.conv.tg.messages[(alice.id, cards[0].message_id)].text
+    assert "2 个文件，全部通过" in card and "图片1.jpg" in card and "图片2.jpg" in card
     assert "申报已提交" in await submit(alice)
+
+
+async def test_an_album_with_a_small_image(app, creator, tmp_path):
+    alice = creator
+    await save_draft(alice, "漫画/挂图", extra=["光的折射"])
+    for i, (w, h) in enumerate(((1280, 720), (1000, 700), (1920, 1080))):
+        await alice.upload(make_image(tmp_path / f"s{i}.png", w, h), as_="photo", media_group_id="album2")
+    card = alice.conv.tg.messages[(alice.id, alice.history[-1].message_id)].text
+    assert "3 个文件，1 个未通过" in card and "1000×700" in card and "↳" in card
+    result = await submit(alice)
+    assert "还不能提交" in result
 
 
 async def test_topic_end_to_end_without_files(app, creator):

@@ -8,6 +8,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -135,25 +136,43 @@ def build(campaign: Campaign) -> Router:
             await message.answer(texts.render("application/file_not_accepted", meta=meta, category=category))
             return
         seen = await submissions.file_seen(session, sub.id, meta.file_unique_id)
+        if meta.sent_as == "photo":  # photos have no name: number them within the submission
+            number = len(await submissions.files_of(session, sub.id)) + 1
+            meta = replace(meta, file_name=texts.label("application.photo_name", n=number))
         if seen is not None:
             await message.answer(texts.render("application/duplicate", file=seen), reply_markup=draft_keyboard(texts, sub))
             return
         first = submissions.first_verdict(pre, category, campaign)
-        progress = await message.answer(texts.render("application/progress", meta=meta, first=first,
-                                                     compressed=pre.compressed_video))
-        if not pre.downloadable:
-            row = await submissions.add_file(session, sub, meta, FileStatus.deep_pending, first)
-            await progress.edit_text(texts.render("application/deep_pending", meta=meta, first=first),
-                                     reply_markup=draft_keyboard(texts, sub))
-            return
-        await bot.send_chat_action(message.chat.id, "upload_document")
-        status, report = await deep_check(bot, meta, category, submissions.answers_of(sub), settings)
-        if status is None:
-            status, report = FileStatus.deep_pending, first
-        row = await submissions.add_file(session, sub, meta, status, report)
-        await progress.edit_text(texts.render("application/report", meta=meta, status=row.check_status,
-                                              report=report, compressed=pre.compressed_video),
-                                 reply_markup=draft_keyboard(texts, sub, failed=status is FileStatus.failed))
+        # the files of one album (media group) share one card, edited as each is checked
+        album = data.get("album") if meta.media_group_id else None
+        if album is not None and album.get("id") == meta.media_group_id:
+            progress_id = album["message_id"]
+        else:
+            album = {"id": meta.media_group_id, "files": []}
+            progress = await message.answer(texts.render("application/progress", meta=meta, first=first,
+                                                         compressed=pre.compressed_video))
+            progress_id = album["message_id"] = progress.message_id
+        status, report = FileStatus.deep_pending, first
+        if pre.downloadable:
+            await bot.send_chat_action(message.chat.id, "upload_document")
+            checked, deep = await deep_check(bot, meta, category, submissions.answers_of(sub), settings)
+            if checked is not None:
+                status, report = checked, deep
+        await submissions.add_file(session, sub, meta, status, report)
+        if meta.media_group_id:
+            album["files"].append({"name": meta.file_name, "status": status.value, "problems": [
+                i for i in (report or {}).get("items", []) if i["status"] != "pass" and i["level"] != "note"]})
+            await state.update_data(album=album)
+            text = texts.render("application/album_report", files=album["files"])
+            failed = any(f["status"] == FileStatus.failed.value for f in album["files"])
+        elif status is FileStatus.deep_pending and not pre.downloadable:
+            text, failed = texts.render("application/deep_pending", meta=meta, first=first), False
+        else:
+            text = texts.render("application/report", meta=meta, status=status.value, report=report,
+                                compressed=pre.compressed_video)
+            failed = status is FileStatus.failed
+        await bot.edit_message_text(text, chat_id=message.chat.id, message_id=progress_id,
+                                    reply_markup=draft_keyboard(texts, sub, failed=failed))
 
     async def deep_check(bot: Bot, meta: UploadMeta, category, answers: dict, settings: Settings):
         """Download into a temporary folder and run the checks in a thread; None when the Bot API
