@@ -20,6 +20,7 @@ from bot.campaign import Campaign, load_campaign
 from bot.config import Settings, async_db_url, mask_token, mask_url
 from bot.handlers import get_routers
 from bot.middlewares import UnitOfWork
+from bot.outbox import OutboxSender
 from bot.render import Texts
 from storage.db import make_engine, make_sessionmaker
 from storage.fsm import SQLStorage
@@ -76,7 +77,9 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
     dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(),
                     settings=settings, campaign=campaign, texts=texts, sessionmaker=sessionmaker,
                     clock=utcnow)  # tests set another clock to act inside the campaign's window
-    dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids))
+    sender = OutboxSender(sessionmaker)
+    dp["outbox"] = sender
+    dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids, after_commit=sender.wake))
     dp.include_routers(*get_routers(campaign))
     return dp
 
@@ -112,6 +115,7 @@ async def run(settings: Settings) -> None:
     app = build_app(settings)
     bot = build_bot(settings)
     scheduler = build_scheduler(app)
+    sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
     try:
         await install_commands(bot, app.texts, settings.admin_ids, app.sessionmaker)
         scheduler.start()
@@ -122,6 +126,7 @@ async def run(settings: Settings) -> None:
             await app.dispatcher.start_polling(bot, handle_as_tasks=True,
                                                allowed_updates=app.dispatcher.resolve_used_update_types())
     finally:
+        sending.cancel()
         scheduler.shutdown(wait=False)
         await bot.session.close()
         await app.close()

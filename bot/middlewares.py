@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 class UnitOfWork(BaseMiddleware):
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], admin_ids: frozenset[int],
-                 remember: int = 10_000) -> None:
+                 remember: int = 10_000, after_commit: Callable[[], None] | None = None) -> None:
         self.sessionmaker = sessionmaker
+        self.after_commit = after_commit  # wakes the outbox sender when the update queued notifications
         self.admin_ids = admin_ids
         # update ids seen by this process, in flight or done: a duplicate is dropped without a query
         self.recent: OrderedDict[int, None] = OrderedDict()
@@ -61,12 +62,16 @@ class UnitOfWork(BaseMiddleware):
                 data["session"] = session
                 result = await handler(event, data)
                 users.mark_update(session, update_id)
+                queued = session.info.pop("outbox", False)
                 try:
                     await session.commit()
                 except IntegrityError:
                     # another process committed the same update first
                     await session.rollback()
                     log.info("update %s committed elsewhere; dropped", update_id)
+                    return result
+                if queued and self.after_commit is not None:
+                    self.after_commit()
                 return result
             except BaseException:
                 await session.rollback()

@@ -1,34 +1,34 @@
-"""Sending to people other than the one who wrote: the one place that knows a chat may be closed."""
+"""Messages to people other than the one who wrote (notifications) go through the outbox: they are
+written in the update's transaction and sent by bot/outbox.py after it commits."""
 
 from __future__ import annotations
 
-import logging
+import base64
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import InlineKeyboardMarkup, InputFile
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncSession
 
-log = logging.getLogger(__name__)
+from bot.services import outbox
 
-# an attachment sent before the text: ("document" | "photo", a file_id or an InputFile)
-Attachment = tuple[str, str | InputFile]
+# an attachment sent before the text: ("document" | "photo", a file_id or a file made here)
+Attachment = tuple[str, str | BufferedInputFile]
 
 
-async def notify(bot: Bot, chat_ids: Iterable[int], text: str, markup: InlineKeyboardMarkup | None = None,
-                 attachments: Sequence[Attachment] = ()) -> int:
-    """Send to each chat (attachments first, then the text with its buttons); a person who blocked
-    the bot or never opened it is logged, not fatal. Returns how many were reached."""
-    reached = 0
+def _attachment(kind: str, file: str | BufferedInputFile) -> dict[str, Any]:
+    if isinstance(file, str):
+        return {"kind": kind, "file_id": file}
+    return {"kind": kind, "filename": file.filename, "data": base64.b64encode(file.data).decode()}
+
+
+async def notify(session: AsyncSession, chat_ids: Iterable[int], text: str,
+                 markup: InlineKeyboardMarkup | None = None, attachments: Sequence[Attachment] = ()) -> int:
+    """Queue one notification per chat (attachments first, then the text with its buttons)."""
+    payload = {"text": text, "reply_markup": markup.model_dump(mode="json", exclude_none=True) if markup else None,
+               "attachments": [_attachment(kind, file) for kind, file in attachments]}
+    count = 0
     for chat_id in chat_ids:
-        try:
-            for kind, file in attachments:
-                if kind == "photo":
-                    await bot.send_photo(chat_id, file)
-                else:
-                    await bot.send_document(chat_id, file)
-            await bot.send_message(chat_id, text, reply_markup=markup, disable_web_page_preview=True)
-            reached += 1
-        except (TelegramForbiddenError, TelegramBadRequest) as exc:
-            log.warning("could not notify %s: %s", chat_id, exc)
-    return reached
+        outbox.enqueue(session, chat_id, payload)
+        count += 1
+    return count

@@ -196,4 +196,22 @@ class SubmissionFile(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "utcnow", "UTCDateTime"]
+class OutboxMessage(Base):
+    """A message to someone other than the person of the update (a notification), written in the
+    update's transaction and delivered by the sender after commit: rate limited, retried."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    payload: Mapped[str] = mapped_column(Text)  # JSON: text, reply_markup, attachments
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sending | sent | failed
+    parts_sent: Mapped[int] = mapped_column(default=0)  # attachments already delivered (no repeats on retry)
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "OutboxMessage", "utcnow", "UTCDateTime"]

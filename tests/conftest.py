@@ -74,6 +74,7 @@ async def settings(db_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def app(settings: Settings):
     application = build_app(settings)
+    application.dispatcher["outbox"].per_chat_interval = 0  # no pacing in conversation tests
     yield application
     await application.close()
 

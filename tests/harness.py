@@ -198,7 +198,11 @@ class Conversation:
 
     async def feed(self, update: dict[str, Any]) -> Any:
         update.setdefault("update_id", next(self.update_ids))
-        return await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
+        result = await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
+        sender = self.dp.workflow_data.get("outbox")
+        if sender is not None:  # deliver the notifications the update queued, as the running bot would
+            await sender.drain(self.bot)
+        return result
 
 
 def _defaults():

@@ -21,7 +21,7 @@ async def submit_question(ctx: SubmitContext) -> str:
     kb.button(text=ctx.texts.label("inquiry.reply"), callback_data=InquiryCB(id=inquiry.id).pack())
     text = ctx.texts.render("inquiry/for_staff", id=inquiry.id, asker=ctx.person.first_name,
                             user_id=ctx.person.id, topic=inquiry.topic, question=inquiry.question)
-    await notify(ctx.bot, admins, text, kb.as_markup())
+    await notify(ctx.session, admins, text, kb.as_markup())
     return ctx.texts.render("inquiry/received", id=inquiry.id)
 
 
@@ -31,7 +31,7 @@ async def submit_answer(ctx: SubmitContext) -> str:
     if outcome is inquiries.AnswerOutcome.answered:
         view = await inquiries.get(ctx.session, inquiry_id)
         assert view is not None
-        await notify(ctx.bot, [view.user_id], ctx.texts.render("inquiry/answer", id=inquiry_id,
+        await notify(ctx.session, [view.user_id], ctx.texts.render("inquiry/answer", id=inquiry_id,
                                                               question=view.question, answer=ctx.values["answer"]))
     return ctx.texts.render("inquiry/answered", id=inquiry_id, outcome=outcome.value)
 

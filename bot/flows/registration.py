@@ -114,7 +114,7 @@ async def submit_rejection(ctx: SubmitContext) -> str:
     if outcome is registration.Decision.done and reg is not None:
         kb = InlineKeyboardBuilder()
         kb.button(text=ctx.texts.label("registration.fix"), callback_data=RegCB(id=reg.id, action="fix").pack())
-        await notify(ctx.bot, [reg.user_id], ctx.texts.render("registration/rejected", reason=reg.decision_reason,
+        await notify(ctx.session, [reg.user_id], ctx.texts.render("registration/rejected", reason=reg.decision_reason,
                                                               fields=registration.fixes_of(reg)), kb.as_markup())
     return ctx.texts.render("registration/decided", outcome=outcome.value, approve=False, id=reg_id)
 

@@ -104,9 +104,9 @@ def build(campaign: Campaign) -> Router:
         if outcome is not registration.ScanOutcome.accepted or reg is None:
             raise SkipHandler
         await message.answer(texts.render("registration/scan_received"))
-        await notify_staff(bot, texts, sorted(settings.admin_ids), reg)
+        await notify_staff(session, texts, sorted(settings.admin_ids), reg)
 
-    async def notify_staff(bot: Bot, texts: Texts, chat_ids: list[int], reg) -> None:
+    async def notify_staff(session: AsyncSession, texts: Texts, chat_ids: list[int], reg) -> None:
         values = registration.values_of(reg)
         scan = json.loads(reg.scan)
         kb = InlineKeyboardBuilder()
@@ -115,16 +115,16 @@ def build(campaign: Campaign) -> Router:
         document = BufferedInputFile(recommendation_form.build(values), filename=form_filename(values))
         text = texts.render("registration/for_staff", reg=reg, values=values,
                             subject=campaign.subject_type(reg.subject_type).name)
-        await notify(bot, chat_ids, text, kb.as_markup(),
+        await notify(session, chat_ids, text, kb.as_markup(),
                      attachments=[("document", document), (scan["kind"], scan["file_id"])])
 
     @router.message(Command("pending"), HasRole(Role.admin))
-    async def pending(message: Message, bot: Bot, texts: Texts, session: AsyncSession) -> None:
+    async def pending(message: Message, texts: Texts, session: AsyncSession) -> None:
         """Operators: the registrations waiting for a decision, each with its form, scan and buttons."""
         waiting, total = await registration.pending(session)
         await message.answer(texts.render("registration/pending", shown=len(waiting), total=total))
         for reg in waiting:
-            await notify_staff(bot, texts, [message.chat.id], reg)
+            await notify_staff(session, texts, [message.chat.id], reg)
 
     # ---------------------------------------------------------------- operators decide
 
@@ -147,7 +147,7 @@ def build(campaign: Campaign) -> Router:
         await show(callback, texts.render("registration/decided", outcome=outcome.value, approve=True,
                                           id=callback_data.id))
         if outcome is registration.Decision.done and reg is not None:
-            await notify(bot, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name))
+            await notify(session, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name))
 
     # ---------------------------------------------------------------- the creator corrects
 

@@ -257,7 +257,7 @@ def build(campaign: Campaign) -> Router:
             if outcome is SubmitOutcome.submitted:
                 if (await state.get_data()).get("submission_id") == sub.id:
                     await state.clear()
-                await notify(bot, sorted(settings.admin_ids), texts.render(
+                await notify(session, sorted(settings.admin_ids), texts.render(
                     "application/for_staff", sub=sub, category=campaign.category(sub.category), person=person,
                     pending=len(ready.pending_files) if ready else 0))
         elif action in ("withdraw", "delete"):
