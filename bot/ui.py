@@ -18,3 +18,14 @@ async def show(callback: CallbackQuery, text: str, markup: InlineKeyboardMarkup 
     elif callback.from_user:
         await callback.bot.send_message(callback.from_user.id, text, reply_markup=markup, disable_web_page_preview=True)
     await callback.answer()
+
+
+def kind_of(message: Message) -> str:
+    """What the person sent, in one word the hint template understands."""
+    for kind in ("sticker", "voice", "video_note", "audio", "photo", "video", "document", "contact",
+                 "location", "animation", "poll", "dice"):
+        if getattr(message, kind, None):
+            return kind
+    if message.text and message.text.startswith("/"):
+        return "command"
+    return "text" if message.text else "other"

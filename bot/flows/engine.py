@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.flows.fields import CHOICE, CONTACT, DOCUMENT, PHOTO, TEXT, Answer, Choice, Field, FileRef, Invalid
 from bot.render import Texts
 from bot.services.users import Person
+from bot.ui import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -306,8 +307,6 @@ def answer_of(message: Message) -> Answer:
         p = message.photo[-1]
         return Answer(PHOTO, text=message.caption, from_user_id=user_id,
                       file=FileRef(p.file_id, p.file_unique_id, None, "image/jpeg", p.file_size))
-    from bot.handlers.fallback import kind_of
-
     return Answer(kind_of(message), from_user_id=user_id)
 
 

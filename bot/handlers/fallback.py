@@ -11,19 +11,9 @@ from aiogram.types import CallbackQuery, ErrorEvent, Message
 from bot.keyboards import main_menu
 from bot.render import Texts
 from bot.services.users import Person
+from bot.ui import kind_of
 
 log = logging.getLogger(__name__)
-
-
-def kind_of(message: Message) -> str:
-    """What the person sent, in one word the hint template understands."""
-    for kind in ("sticker", "voice", "video_note", "audio", "photo", "video", "document", "contact",
-                 "location", "animation", "poll", "dice"):
-        if getattr(message, kind, None):
-            return kind
-    if message.text and message.text.startswith("/"):
-        return "command"
-    return "text" if message.text else "other"
 
 
 def build() -> Router:
