@@ -48,7 +48,7 @@ def _write(cell, text: str, *, bold: bool = False, align: str | None = None, siz
 def build(values: dict[str, Any]) -> bytes:
     """The filled form as .docx bytes. `values` are the registration's answers (FIELDS)."""
     from docx import Document
-    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.table import WD_ROW_HEIGHT_RULE, WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Cm
 
@@ -67,10 +67,14 @@ def build(values: dict[str, Any]) -> bytes:
     table = doc.add_table(rows=10, cols=4)
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    widths = (Cm(3.6), Cm(4.6), Cm(2.6), Cm(5.8))
+    widths = (Cm(3.4), Cm(5.0), Cm(2.4), Cm(5.8))
     for row in table.rows:
         for cell, width in zip(row.cells, widths, strict=True):
             cell.width = width
+        row.height, row.height_rule = Cm(0.9), WD_ROW_HEIGHT_RULE.AT_LEAST
+    # room to sign, to seal, and for the experience and the recommending unit's opinion, as on paper
+    for index, height in ((1, 4.0), (8, 7.0), (9, 4.5)):
+        table.rows[index].height = Cm(height)
 
     def merged(row: int, first: int = 1, last: int = 3):
         return table.cell(row, first).merge(table.cell(row, last))
