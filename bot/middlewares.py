@@ -32,6 +32,9 @@ class UnitOfWork(BaseMiddleware):
         # update ids seen by this process, in flight or done: a duplicate is dropped without a query
         self.recent: OrderedDict[int, None] = OrderedDict()
         self.remember = remember
+        # Telegram's update ids only grow: an id above the highest one recorded before this process
+        # started cannot have been handled already, so only ids up to it are looked up
+        self.high_water: int | None = None
 
     async def __call__(
         self,
@@ -51,7 +54,9 @@ class UnitOfWork(BaseMiddleware):
         async with self.sessionmaker() as session:
             token = current_session.set(session)
             try:
-                if await users.update_seen(session, update_id):
+                if self.high_water is None:
+                    self.high_water = await users.last_update_id(session)
+                if update_id <= self.high_water and await users.update_seen(session, update_id):
                     log.info("update %s was handled before a restart; dropped", update_id)
                     return UNHANDLED
                 tg_user = data.get("event_from_user")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, ProcessedUpdate, User, UserRole, utcnow
@@ -129,6 +129,10 @@ async def redeem_invite(session: AsyncSession, code: str, user_id: int) -> tuple
         return InviteOutcome.already, role
     invite.used_by, invite.used_at = user_id, utcnow()
     return InviteOutcome.granted, role
+
+
+async def last_update_id(session: AsyncSession) -> int:
+    return (await session.execute(select(func.max(ProcessedUpdate.update_id)))).scalar() or 0
 
 
 async def update_seen(session: AsyncSession, update_id: int) -> bool:
