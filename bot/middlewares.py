@@ -6,6 +6,7 @@ upserts the user with their roles, commits at the end and rolls back on error.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,9 @@ class UnitOfWork(BaseMiddleware):
         # Telegram's update ids only grow: an id above the highest one recorded before this process
         # started cannot have been handled already, so only ids up to it are looked up
         self.high_water: int | None = None
+        # SQLite has one writer: queue this process's commits here instead of in SQLite's busy loop,
+        # which sleeps in growing steps
+        self.commit_lock = asyncio.Lock() if sessionmaker.kw["bind"].dialect.name == "sqlite" else None
 
     async def __call__(
         self,
@@ -69,7 +73,11 @@ class UnitOfWork(BaseMiddleware):
                 users.mark_update(session, update_id)
                 queued = session.info.pop("outbox", False)
                 try:
-                    await session.commit()
+                    if self.commit_lock is not None:
+                        async with self.commit_lock:
+                            await session.commit()
+                    else:
+                        await session.commit()
                 except IntegrityError:
                     # another process committed the same update first
                     await session.rollback()
