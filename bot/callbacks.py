@@ -48,6 +48,11 @@ class ProfileCB(CallbackData, prefix="p"):
     action: str  # register | mydata | erase | erase_yes
 
 
+class ManualCheckCB(CallbackData, prefix="mc"):
+    file: int
+    passed: bool
+
+
 class SubCB(CallbackData, prefix="s"):
     id: int
     action: str  # open | upload | edit | submit | later | withdraw | withdraw_yes | delete | delete_yes

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import outbox
 
-# an attachment sent before the text: ("document" | "photo", a file_id or a file made here)
+# an attachment sent before the text: ("document" | "photo" | "video", a file_id or a file made here)
 Attachment = tuple[str, str | BufferedInputFile]
 
 

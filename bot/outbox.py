@@ -115,5 +115,7 @@ class OutboxSender:
             file = BufferedInputFile(base64.b64decode(part["data"]), filename=part["filename"])
         if part["kind"] == "photo":
             await bot.send_photo(chat_id, file)
+        elif part["kind"] == "video":
+            await bot.send_video(chat_id, file)
         else:
             await bot.send_document(chat_id, file)

@@ -185,6 +185,32 @@ async def test_a_big_long_video_waits_for_staff_honestly(app, creator, tmp_path)
     assert "申报已提交" in result and "人工检查" in result
 
 
+async def test_staff_check_big_files_by_hand(app, chat, creator, tmp_path):
+    alice = creator
+    sub_id = await save_draft(alice, "视频")
+    await alice.upload(tmp_path / "big.mp4", as_="video", data=b"\0" * 1000, size=300 * 1024 * 1024,
+                       width=1920, height=1080, duration=240)
+    boss = chat.user(ADMIN_ID, "Boss")
+    boss.new()
+    replies = await boss.send("/bigfiles")
+    assert "共有 1 个" in replies[0].text
+    assert [r.method for r in replies[1:]] == ["sendVideo", "sendMessage"]
+    assert "big.mp4" in replies[-1].text and "300.0 MB" in replies[-1].text and "<code>video</code>" in replies[-1].text
+    await alice.send("/mywork")  # Alice is elsewhere when the result comes
+    await boss.press("人工检查不通过")
+    assert "已记录" in boss.last_text
+    assert "不符合要求" in alice.last_text and "big.mp4" in alice.last_text
+    _, files = await submission(app, sub_id)
+    assert [f.check_status for f in files] == ["failed"]
+    await boss.press("", data=f"mc:{files[0].id}:1")
+    assert "已经记录过了" in boss.last_alert
+    await alice.send("/bigfiles")
+    assert "不认识这个命令" in alice.last_text
+    await alice.press("", data=f"mc:{files[0].id}:1")
+    assert "仅限工作人员" in alice.last_alert
+    assert "没有待人工检查" in (await boss.send("/bigfiles"))[0].text
+
+
 @pytest.mark.parametrize(("name", "make", "expected"), [
     ("empty.mp4", lambda p: p.write_bytes(b"") or p, "文件为空"),
     ("random.mp4", lambda p: random_file(p), "文件类型不符"),

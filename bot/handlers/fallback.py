@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
+from bot.flows.engine import FormSG
 from bot.keyboards import main_menu
 from bot.render import Texts
 from bot.services.users import Person
@@ -20,8 +20,9 @@ def build() -> Router:
     router = Router(name="fallback")
 
     @router.message()
-    async def unexpected(message: Message, texts: Texts, state: FSMContext, person: Person | None = None) -> None:
-        in_form = await state.get_state() is not None
+    async def unexpected(message: Message, texts: Texts, raw_state: str | None = None,
+                         person: Person | None = None) -> None:
+        in_form = raw_state in (FormSG.asking.state, FormSG.reviewing.state)
         await message.answer(texts.render("unexpected", kind=kind_of(message), in_form=in_form),
                              reply_markup=None if in_form else main_menu(texts, person))
 

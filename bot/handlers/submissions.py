@@ -19,9 +19,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import MenuCB, Section, SubCB
+from bot.callbacks import ManualCheckCB, MenuCB, Section, SubCB
 from bot.campaign import Campaign
 from bot.config import Settings
+from bot.filters import HasRole
 from bot.flows.application import UploadSG, application_form
 from bot.flows.engine import NotCommand, SubmitContext, start_form
 from bot.keyboards import back_to_menu
@@ -29,7 +30,7 @@ from bot.notify import notify
 from bot.render import Texts
 from bot.services import registration, submissions
 from bot.services.submissions import FileStatus, Status, SubmitOutcome, UploadMeta
-from bot.services.users import Person
+from bot.services.users import Person, Role
 from bot.ui import show
 from storage.models import Submission
 
@@ -198,6 +199,40 @@ def build(campaign: Campaign) -> Router:
             return
         await message.answer(texts.render("application/upload_hint", category=campaign.category(sub.category)),
                              reply_markup=draft_keyboard(texts, sub))
+
+    # ---------------------------------------------------------------- staff: files too big for the check
+
+    @router.message(Command("bigfiles"), HasRole(Role.admin))
+    async def big_files(message: Message, texts: Texts, session: AsyncSession) -> None:
+        """Operators: files over the Bot API's download limit, sent to them to check by hand (for
+        example with `kepubot check` on their computer), each with 通过 / 不通过."""
+        waiting, total = await submissions.awaiting_manual_check(session)
+        await message.answer(texts.render("application/big_files", shown=len(waiting), total=total))
+        for row, sub in waiting:
+            verdict = InlineKeyboardMarkup(inline_keyboard=[[
+                InlineKeyboardButton(text=texts.label("application.manual_pass"),
+                                     callback_data=ManualCheckCB(file=row.id, passed=True).pack()),
+                InlineKeyboardButton(text=texts.label("application.manual_fail"),
+                                     callback_data=ManualCheckCB(file=row.id, passed=False).pack())]])
+            await notify(session, [message.chat.id], texts.render(
+                "application/big_file", row=row, sub=sub, category=campaign.category(sub.category),
+                first=json.loads(row.report) if row.report else None), verdict,
+                attachments=[("video" if row.sent_as == "video" else "document", row.file_id)])
+
+    @router.callback_query(ManualCheckCB.filter())
+    async def manual_check(callback: CallbackQuery, callback_data: ManualCheckCB, texts: Texts,
+                           session: AsyncSession, person: Person) -> None:
+        if not person.has(Role.admin):
+            await callback.answer(texts.render("not_allowed"), show_alert=True)
+            return
+        recorded = await submissions.record_manual_check(session, callback_data.file, callback_data.passed)
+        if recorded is None:
+            await callback.answer(texts.render("application/manual_done_already"), show_alert=True)
+            return
+        row, sub = recorded
+        await show(callback, texts.render("application/manual_recorded", row=row, passed=callback_data.passed))
+        await notify(session, [sub.user_id], texts.render("application/manual_result", row=row, sub=sub,
+                                                          passed=callback_data.passed))
 
     # ---------------------------------------------------------------- /mywork and each submission
 

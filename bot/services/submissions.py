@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaign import Campaign, Category
@@ -251,3 +251,27 @@ async def withdraw(session: AsyncSession, sub: Submission) -> bool:
     sub.status = Status.withdrawn.value
     sub.updated_at = utcnow()
     return True
+
+
+# ---------------------------------------------------------------- staff: files too big to check here
+
+
+async def awaiting_manual_check(session: AsyncSession, limit: int = 10) -> tuple[list[tuple[SubmissionFile, Submission]], int]:
+    """Files stored as deep_pending, oldest first (with their submission), and how many in all."""
+    where = SubmissionFile.check_status == FileStatus.deep_pending.value
+    total = (await session.execute(select(func.count()).select_from(SubmissionFile).where(where))).scalar_one()
+    rows = await session.execute(select(SubmissionFile, Submission).join(Submission)
+                                 .where(where, Submission.status != Status.withdrawn.value)
+                                 .order_by(SubmissionFile.id).limit(limit))
+    return [(f, s) for f, s in rows.all()], total
+
+
+async def record_manual_check(session: AsyncSession, file_id: int, passed: bool) -> tuple[SubmissionFile, Submission] | None:
+    """Staff checked a big file by hand; None when it is no longer waiting (decided already)."""
+    row = await session.get(SubmissionFile, file_id, with_for_update=True)
+    if row is None or row.check_status != FileStatus.deep_pending.value:
+        return None
+    row.check_status = (FileStatus.passed if passed else FileStatus.failed).value
+    sub = await session.get(Submission, row.submission_id)
+    assert sub is not None
+    return row, sub
