@@ -44,7 +44,42 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--bot-cmd", default=None,
                     help="command that runs the bot (default: python -m bot run); '' starts no bot")
     ap.add_argument("--log", default=None, help="bot log file (default: a file in the temp dir)")
+    ap.add_argument("--operator", type=int, default=9000,
+                    help="user id made operator (ADMIN_IDS) when ADMIN_IDS is not set (default %(default)s)")
+    ap.add_argument("--real-window", action="store_true",
+                    help="keep the campaign's own application window (by default the sandbox extends its end "
+                         "to next year so that applications can be tried)")
     return ap.parse_args(argv)
+
+
+def sandbox_env(args: argparse.Namespace, base_url: str, work: Path) -> tuple[dict[str, str], list[str]]:
+    """The bot child's environment, and lines telling the person what the sandbox set up."""
+    import datetime
+    import re
+
+    env = dict(os.environ, BOT_TOKEN=args.token, BOT_API_URL=base_url)
+    env.pop("BOT_API_LOCAL", None)
+    if args.local:
+        env["BOT_API_LOCAL"] = "1"
+    said = []
+    if not env.get("DATABASE_URL") and not env.get("DATA_DIR"):
+        env["DATA_DIR"] = str(Path.cwd() / "data" / "sandbox")  # kept between sandbox runs, apart from a real bot's
+        said.append(f"data: {env['DATA_DIR']}")
+    if not env.get("ADMIN_IDS"):
+        env["ADMIN_IDS"] = str(args.operator)
+        said.append(f"operator: type ':as {args.operator} 运营' to act as the programme's staff")
+    if not args.real_window and not env.get("CAMPAIGN_FILE"):
+        from bot.campaign import DEFAULT_CAMPAIGN_PATH
+
+        year = datetime.date.today().year + 1
+        text = DEFAULT_CAMPAIGN_PATH.read_text(encoding="utf-8")
+        text, changed = re.subn(r"(?m)^end = \d{4}-\d\d-\d\dT[\d:]+$", f"end = {year}-12-31T23:59:59", text, count=1)
+        if changed:
+            copy = work / "campaign-sandbox.toml"
+            copy.write_text(text, encoding="utf-8")
+            env["CAMPAIGN_FILE"] = str(copy)
+            said.append(f"campaign: the application window is extended to {year}-12-31 here (--real-window keeps it)")
+    return env, said
 
 
 class BotProcess:
@@ -380,13 +415,13 @@ async def _run(args: argparse.Namespace) -> int:
     bot = None
     if args.bot_cmd != "":
         cmd = shlex.split(args.bot_cmd) if args.bot_cmd else [sys.executable, "-m", "bot", "run"]
-        env = dict(os.environ, BOT_TOKEN=args.token, BOT_API_URL=base_url)
-        env.pop("BOT_API_LOCAL", None)
-        if args.local:
-            env["BOT_API_LOCAL"] = "1"
-        log_path = Path(args.log) if args.log else Path(tempfile.gettempdir()) / f"kepubot-sandbox-{port}.log"
+        work = Path(tempfile.mkdtemp(prefix=f"kepubot-sandbox-{port}-"))
+        env, said = sandbox_env(args, base_url, work)
+        log_path = Path(args.log) if args.log else work / "bot.log"
         bot = BotProcess(cmd, env, log_path)
         print(f"Bot: {shlex.join(cmd)}   log: {log_path}", flush=True)
+        for line in said:
+            print(f"  {line}", flush=True)
 
     client = SandboxClient(base_url)
     stop = asyncio.Event()
