@@ -387,3 +387,18 @@ def test_phone_formats(typed, stored):
     from bot.flows.fields import normalise_phone
 
     assert normalise_phone(typed) == stored
+
+
+async def test_the_phone_keyboard_is_closed_when_leaving_the_phone_question(chat):
+    alice = chat.user(1001, "Alice")
+    await alice.send("/register")
+    await alice.send("小科说天文")
+    await alice.press("个人")
+    for key in ("subject_name", "person_name", "unit", "position", "title", "field"):
+        await alice.send(ANSWERS[key])
+    assert alice.last.markup["keyboard"][0][0]["request_contact"] is True
+    replies = await alice.send("⬅️ 上一步")
+    assert replies[0].markup == {"remove_keyboard": True} and "专业领域" in replies[1].text
+    await alice.send("天文学")
+    replies = await alice.send("/cancel")
+    assert replies[0].markup == {"remove_keyboard": True} and "已取消" in replies[0].text

@@ -128,8 +128,9 @@ async def start_form(form: Form, chat_id: int, bot: Bot, state: FSMContext, text
         return
     await state.set_state(FormSG.asking)
     await state.set_data(data)
+    # the intro also closes a "share my phone" keyboard an earlier form may have left open
     await bot.send_message(chat_id, texts.render("forms/intro", form=form.name, extra=data["extra"],
-                                                 total=len(form.fields)))
+                                                 total=len(form.fields)), reply_markup=ReplyKeyboardRemove())
     await ask(form, data, chat_id, bot, texts)
 
 
@@ -337,6 +338,8 @@ def build() -> Router:
         fld = form.fields[data["step"]]
         answer = answer_of(message)
         if answer.kind == TEXT and answer.text == texts.label("form.back"):
+            if fld.share_contact:  # leaving the phone question: close its keyboard
+                await message.answer(texts.render("forms/going_back"), reply_markup=ReplyKeyboardRemove())
             await go_back(form, data, state, message.chat.id, bot, texts)
             return
         if answer.kind not in fld.accepts:
@@ -382,7 +385,7 @@ def build() -> Router:
         await _drop_buttons(callback)
         if cb.action == "cancel":
             await state.clear()
-            await bot.send_message(chat_id, texts.render("cancelled", had_state=True))
+            await bot.send_message(chat_id, texts.render("cancelled", had_state=True), reply_markup=ReplyKeyboardRemove())
         elif cb.action == "back":
             await go_back(form, data, state, chat_id, bot, texts)
         elif cb.action == "skip":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import Message
+from aiogram.types import Message, ReplyKeyboardRemove
 
 from bot.keyboards import main_menu
 from bot.render import Texts
@@ -20,6 +20,8 @@ def build() -> Router:
         """Drop whatever form is open and return to the main menu."""
         had_state = await state.get_state() is not None
         await state.clear()
-        await message.answer(texts.render("cancelled", had_state=had_state), reply_markup=main_menu(texts, person))
+        # after a form: close any "share my phone" keyboard it left; otherwise offer the menu
+        markup = ReplyKeyboardRemove() if had_state else main_menu(texts, person)
+        await message.answer(texts.render("cancelled", had_state=had_state), reply_markup=markup)
 
     return router

@@ -20,7 +20,9 @@ from .server import start_server
 DEFAULT_TOKEN = "123456:SANDBOX"
 
 HELP = """\
-Type a message to send it as the current user; a number presses that button.
+Type a message to send it as the current user; the number of a shown button presses it
+(other numbers are sent as text; `:say 6` sends a number that is also a button's, as text).
+  :say TEXT                         send TEXT as it is
   :as ID [name]                     talk as another person (the user id is the chat id)
   :upload PATH [document|photo|video] [caption]   send a file (default: document)
   :contact [phone]                  share your phone number
@@ -301,14 +303,17 @@ class TerminalChat:
         line = line.strip()
         if not line:
             return True
-        if line.isdigit():
+        if line.isdigit() and 1 <= int(line) <= len(self.inline) + len(self.reply):
             await self.press(int(line))
-            return True
+            return True  # any other number (a phone number, a page count) is sent as text
         if not line.startswith(":"):
             await self.client.send(self.user_id, line, self.names.get(self.user_id))
             return True
         cmd, *rest = line.split(maxsplit=1)
         arg = rest[0] if rest else ""
+        if cmd == ":say":
+            await self.client.send(self.user_id, arg, self.names.get(self.user_id))
+            return True
         if cmd in (":quit", ":q", ":exit"):
             return False
         if cmd == ":help":
