@@ -22,6 +22,7 @@ from bot.handlers import get_routers
 from bot.middlewares import UnitOfWork
 from bot.outbox import OutboxSender
 from bot.render import Texts
+from bot.retry import RetryRequests
 from storage.db import make_engine, make_sessionmaker
 from storage.fsm import SQLStorage
 from storage.models import utcnow
@@ -55,6 +56,7 @@ def api_server(settings: Settings) -> TelegramAPIServer:
 
 def build_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot:
     session = session or AiohttpSession(api=api_server(settings))
+    session.middleware(RetryRequests())
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 

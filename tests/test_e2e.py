@@ -157,3 +157,23 @@ async def test_webhook_mode(sandbox, db_url, tmp_path):
     finally:
         await stop_bot(proc)
     assert "mode=webhook" in log.read_text(encoding="utf-8")
+
+
+async def test_replies_survive_flood_limits_and_server_errors(sandbox, db_url, tmp_path):
+    """The emulator answers the bot's next sendMessage with 429 (retry after 1 s), then the next
+    editMessageText with a 502: the person still gets the welcome and the menu section."""
+    base_url, client = sandbox
+    proc = await start_bot(base_url, db_url, tmp_path / "bot.log")
+    try:
+        await client.wait_polling(timeout=60)
+        alice = client.user(1001, "Alice")
+        await client.fault("sendMessage", kind="429", count=1, retry_after=1)
+        await alice.send("/start")
+        await alice.wait_for("科普中国网络创作培育计划", timeout=20)
+        await client.fault("editMessageText", kind="500", count=1)
+        await alice.press("联系我们")
+        await alice.wait_for("010-63581731", timeout=20)
+        calls = await client.calls()
+        assert calls["sendMessage"] >= 2 and calls["editMessageText"] >= 2
+    finally:
+        await stop_bot(proc)
