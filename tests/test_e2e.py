@@ -36,15 +36,27 @@ async def stop_bot(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) 
             await proc.wait()
 
 
-@pytest.fixture(params=[False, True], ids=["cloud", "local"])
-async def sandbox(request, settings):
-    """The emulator (cloud or local mode). `settings` resets the database and, when REDIS_URL is
-    set, Redis: the bot process keeps its conversations there."""
-    runner, base_url, emulator = await start_server(default_bot_id=123456, local_mode=request.param)
+async def _sandbox(local: bool):
+    runner, base_url, emulator = await start_server(default_bot_id=123456, local_mode=local)
     client = SandboxClient(base_url)
     yield base_url, client
     await client.close()
     await runner.cleanup()
+
+
+@pytest.fixture
+async def sandbox(settings):
+    """The emulator, like Telegram's cloud Bot API. `settings` resets the database and, when
+    REDIS_URL is set, Redis: the bot process keeps its conversations there."""
+    async for value in _sandbox(local=False):
+        yield value
+
+
+@pytest.fixture(params=[False, True], ids=["cloud", "local"])
+async def any_sandbox(request, settings):
+    """The emulator in cloud mode and in local mode (a `--local` Bot API server: files by path)."""
+    async for value in _sandbox(local=request.param):
+        yield value
 
 
 async def test_bot_process_against_the_sandbox(sandbox, db_url, tmp_path):
@@ -84,7 +96,7 @@ async def test_bot_process_against_the_sandbox(sandbox, db_url, tmp_path):
     assert "kepubot starting:" in text and "123456:***" in text and "SANDBOX" not in text
 
 
-async def test_uploaded_file_is_downloaded_and_checked(sandbox, db_url, tmp_path):
+async def test_uploaded_file_is_downloaded_and_checked(any_sandbox, db_url, tmp_path):
     """A work's file goes through the real getFile and download (HTTP in cloud mode, the server's
     disk path in local mode), is checked, and the application is submitted. The campaign file is a
     copy whose window includes today: next year's notice is a data change."""
@@ -93,7 +105,7 @@ async def test_uploaded_file_is_downloaded_and_checked(sandbox, db_url, tmp_path
     from tests.conftest import approve_creator
     from tests.media import make_docx
 
-    base_url, client = sandbox
+    base_url, client = any_sandbox
     local = (await client.state())["local_mode"]
     campaign = tmp_path / "campaign.toml"
     campaign.write_text(DEFAULT_CAMPAIGN_PATH.read_text(encoding="utf-8").replace(
