@@ -283,6 +283,8 @@ async def test_scan_must_be_an_image_or_pdf(chat, tmp_path, app):
     assert "格式不支持" in replies[0].text and "拍照或扫描" in replies[0].text
     replies = await alice.upload_bytes(b"", "scan.pdf")
     assert "空的" in replies[0].text
+    replies = await alice.upload(tmp_path / "huge.pdf", data=b"%PDF-1.4", size=25 * 1024 * 1024)
+    assert "文件太大了" in replies[0].text and "25.0 MB" in replies[0].text
     async with app.sessionmaker() as session:
         assert (await session.execute(select(Registration.status))).scalar_one() == "awaiting_seal"
     replies = await alice.upload(make_image(tmp_path / "scan.jpg", 1200, 1700), as_="photo")
