@@ -10,9 +10,11 @@ that answers like Telegram (message ids, file ids) and records everything the bo
 from __future__ import annotations
 
 import hashlib
+import html
 import itertools
 import json
 import mimetypes
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +121,7 @@ class FakeTelegram(BaseSession):
             return BOT_USER
         if name in ("sendMessage", "sendDocument", "sendPhoto", "sendVideo", "copyMessage"):
             chat_id = int(p["chat_id"])
+            too_long(p.get("text"), 4096) or too_long(p.get("caption"), 1024)
             mid = self.new_message_id(chat_id)
             sent = Sent(name, chat_id, mid, text=p.get("text") or p.get("caption") or "", markup=p.get("reply_markup"),
                         raw=p)
@@ -140,6 +143,7 @@ class FakeTelegram(BaseSession):
             return self._message(chat_id, mid, **extra)
         if name in EDITS:
             chat_id, mid = int(p["chat_id"]), int(p["message_id"])
+            too_long(p.get("text"), 4096)
             old = self.messages.get((chat_id, mid))
             text = p.get("text", old.text if old else "")
             markup = p.get("reply_markup") if name != "editMessageText" or "reply_markup" in p else None
@@ -173,6 +177,12 @@ class FakeTelegram(BaseSession):
             chunks = [chunk async for chunk in upload.read(None)]
             return b"".join(chunks), upload.filename or "file"
         return self.files.get(str(upload), (b"", str(upload)))  # sent again by file_id
+
+
+def too_long(text: str | None, limit: int) -> None:
+    """Telegram counts the text after parsing HTML: refuse like it does when over the limit."""
+    if text and len(html.unescape(re.sub(r"<[^>]+>", "", text))) > limit:
+        raise _Fail(400, {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"})
 
 
 class _Fail(Exception):

@@ -130,3 +130,20 @@ async def test_a_new_form_never_drops_an_open_draft_silently(chat, app):
     await alice.press("确认提交")
     async with app.sessionmaker() as session:
         assert (await session.execute(select(Inquiry.question))).scalar_one() == "还能继续刚才的表吗？"
+
+
+async def test_long_question_and_long_answer_still_fit_telegram(chat, app):
+    """A 2000-字 question answered with 3000 字: every message stays within Telegram's 4096 (the
+    fake Telegram refuses longer ones, as Telegram does)."""
+    alice = chat.user(1001, "Alice")
+    boss = chat.user(ADMIN_ID, "Boss")
+    await boss.send("/start")
+    await alice.send("/ask")
+    await alice.press("其他问题")
+    await alice.send("问" * 2000)
+    assert "共 2000 字" in alice.last_text
+    await alice.press("确认提交")
+    await boss.press("回复")
+    await boss.send("答" * 3000)
+    assert "已将回复发送给提问人" in boss.last_text
+    assert "答" * 3000 in alice.last_text

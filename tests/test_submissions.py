@@ -366,3 +366,12 @@ async def test_application_draft_survives_a_restart(app, settings, creator):
         assert "作品（选题）名称" in replies[-1].text
     finally:
         await restarted.close()
+
+
+async def test_long_topic_sections_fit_the_summary(app, creator):
+    alice = creator
+    await fill_application(alice, "应用策划方案", kind="选题",
+                           extra=["内" * 2000, "团" * 1000, "计" * 2000, "往" * 1000])
+    assert "请核对" in alice.last_text and "共 2000 字" in alice.last_text
+    await alice.press("确认提交")
+    assert "草稿已保存" in alice.last_text

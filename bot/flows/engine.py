@@ -83,6 +83,7 @@ class Form:
         return next(i for i, f in enumerate(self.fields) if f.name == name)
 
 
+SUMMARY_CHARS = 200  # of each answer shown in the summary
 FORMS: dict[str, Form] = {}  # filled when the routers are built (some forms read the campaign)
 
 
@@ -210,7 +211,10 @@ def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts) -> str
         return options[value]
     if isinstance(value, dict) and "file_name" in value:
         return value.get("file_name") or texts.label("form.file")
-    return str(value)
+    text = str(value)
+    # a summary of long answers must still fit one message (4096 characters)
+    return text if len(text) <= SUMMARY_CHARS else texts.label("form.shortened", start=text[:SUMMARY_CHARS],
+                                                               length=len(text))
 
 
 async def show_summary(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts) -> None:
