@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram.filters import Filter
-from aiogram.types import TelegramObject
+from aiogram.types import Message, TelegramObject
 
 from bot.services.users import Person, Role
 
@@ -19,3 +19,14 @@ class HasRole(Filter):
 class PrivateChat(Filter):
     async def __call__(self, event: TelegramObject, event_chat=None) -> bool:
         return event_chat is None or event_chat.type == "private"
+
+
+class Carries(Filter):
+    """The message carries one of these kinds of file (document, photo, video). A class, not
+    `F.document | F.photo`: magic filters run in a thread for every message that reaches them."""
+
+    def __init__(self, *kinds: str) -> None:
+        self.kinds = kinds
+
+    async def __call__(self, message: Message) -> bool:
+        return any(getattr(message, kind, None) for kind in self.kinds)

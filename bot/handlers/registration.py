@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import MenuCB, ProfileCB, RegCB, Section
 from bot.campaign import Campaign
 from bot.config import Settings
-from bot.filters import HasRole
+from bot.filters import Carries, HasRole
 from bot.flows import fields as f
 from bot.flows.engine import answer_of, start_form
 from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_filename, registration_form
@@ -83,7 +83,7 @@ def build(campaign: Campaign) -> Router:
 
     # ---------------------------------------------------------------- the signed, sealed scan
 
-    @router.message(StateFilter(None), F.document | F.photo)
+    @router.message(StateFilter(None), Carries("document", "photo"))
     async def scan(message: Message, bot: Bot, texts: Texts, session: AsyncSession, person: Person,
                    settings: Settings) -> None:
         """A photo or PDF sent outside any form: the scan of the signed and sealed form, if one is awaited."""

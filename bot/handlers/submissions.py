@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import ManualCheckCB, MenuCB, Section, SubCB
 from bot.campaign import Campaign
 from bot.config import Settings
-from bot.filters import HasRole
+from bot.filters import Carries, HasRole
 from bot.flows.application import UploadSG, application_form
 from bot.flows.engine import NotCommand, SubmitContext, start_form
 from bot.keyboards import back_to_menu
@@ -118,7 +118,7 @@ def build(campaign: Campaign) -> Router:
 
     # ---------------------------------------------------------------- uploads
 
-    @router.message(StateFilter(UploadSG.files), F.document | F.photo | F.video)
+    @router.message(StateFilter(UploadSG.files), Carries("document", "photo", "video"))
     async def upload(message: Message, bot: Bot, state: FSMContext, texts: Texts, session: AsyncSession,
                      person: Person, settings: Settings) -> None:
         """A file for the open draft: first verdict from Telegram's metadata, then the deep check of
