@@ -375,3 +375,22 @@ async def test_long_topic_sections_fit_the_summary(app, creator):
     assert "请核对" in alice.last_text and "共 2000 字" in alice.last_text
     await alice.press("确认提交")
     assert "草稿已保存" in alice.last_text
+
+
+async def test_personal_data_covers_applications(app, creator, tmp_path):
+    alice = creator
+    draft = await save_draft(alice, "图文", title="草稿一篇")
+    await alice.upload(make_docx(tmp_path / "a.docx", 1300))
+    await alice.press("稍后再传")
+    done = await save_draft(alice, "短视频拍摄脚本", kind="选题", title="已提交的选题",
+                            extra=["五集短视频，讲光学现象与生活。", "团队三人，均为物理学博士。", "三个月完成脚本与拍摄。", "SKIP"])
+    await submit(alice)
+    replies = await alice.send("/mydata")
+    exported = json.loads(replies[-1].file_bytes)
+    assert sorted(s["title"] for s in exported["submissions"]) == ["已提交的选题", "草稿一篇"]
+    assert any(f["file_name"] == "a.docx" for s in exported["submissions"] for f in s["files"])
+    await alice.send("/deletedata")
+    assert "1 份申报正在评审" in alice.last_text
+    await alice.press("确认删除")
+    assert (await submission(app, draft))[0] is None
+    assert (await submission(app, done))[0].status == "submitted"

@@ -23,7 +23,7 @@ from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_fi
 from bot.keyboards import back_to_menu, main_menu
 from bot.notify import notify
 from bot.render import Texts
-from bot.services import recommendation_form, registration
+from bot.services import personal_data, recommendation_form, registration, submissions
 from bot.services.registration import SCAN, Status
 from bot.services.users import Person, Role
 from bot.ui import show
@@ -176,7 +176,7 @@ def build(campaign: Campaign) -> Router:
         """Everything the bot holds on this person, as a JSON file."""
         if isinstance(event, CallbackQuery):
             await event.answer()
-        data = await registration.export(session, person.id)
+        data = await personal_data.export(session, person.id)
         body = json.dumps(data.__dict__ if data else {}, ensure_ascii=False, indent=2).encode()
         await bot.send_document(person.id, BufferedInputFile(body, filename=f"我的数据-{person.id}.json"),
                                 caption=texts.render("registration/mydata"))
@@ -188,16 +188,18 @@ def build(campaign: Campaign) -> Router:
         if isinstance(event, CallbackQuery):
             await event.answer()
         reg = await registration.for_user(session, person.id)
+        submitted = [s for s in await submissions.mine(session, person.id) if s.status == "submitted"]
         kb = InlineKeyboardBuilder()
         kb.button(text=texts.label("registration.erase_yes"), callback_data=ProfileCB(action="erase_yes").pack())
         kb.button(text=texts.label("menu.back"), callback_data=MenuCB(section=Section.home).pack())
         kb.adjust(1)
-        await bot.send_message(person.id, texts.render("registration/erase_confirm", reg=reg), reply_markup=kb.as_markup())
+        await bot.send_message(person.id, texts.render("registration/erase_confirm", reg=reg, submitted=len(submitted)),
+                               reply_markup=kb.as_markup())
 
     @router.callback_query(ProfileCB.filter(F.action == "erase_yes"))
     async def erase(callback: CallbackQuery, state: FSMContext, texts: Texts, session: AsyncSession,
                     person: Person) -> None:
-        await registration.erase(session, person.id)
+        await personal_data.erase(session, person.id)
         await state.clear()
         await show(callback, texts.render("registration/erased"), main_menu(texts, None))
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import FsmRecord, Inquiry, Registration, User, UserRole, utcnow
+from storage.models import Registration, utcnow
 
 
 class Status(StrEnum):
@@ -149,50 +148,12 @@ async def is_approved(session: AsyncSession, user_id: int) -> bool:
     return reg is not None and reg.status == Status.approved.value
 
 
-@dataclass(frozen=True)
-class Export:
-    user: dict[str, Any]
-    roles: list[str]
-    registration: dict[str, Any] | None
-    inquiries: list[dict[str, Any]]
-
-
-def _row(obj: Any) -> dict[str, Any]:
-    out = {}
-    for col in obj.__table__.columns:
-        value = getattr(obj, col.key)
-        out[col.key] = value.isoformat() if hasattr(value, "isoformat") else value
-    return out
-
-
-async def export(session: AsyncSession, user_id: int) -> Export | None:
-    """Everything the bot holds on one person (个人信息), for /mydata."""
-    user = await session.get(User, user_id)
-    if user is None:
-        return None
-    roles = list((await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars())
-    reg = await for_user(session, user_id)
-    inquiries = (await session.execute(select(Inquiry).where(Inquiry.user_id == user_id))).scalars()
-    return Export(_row(user), roles, _row(reg) if reg else None, [_row(i) for i in inquiries])
-
-
-async def erase(session: AsyncSession, user_id: int) -> None:
-    """Delete a person's data. A registration already in the programme's records (under review or
-    approved) is anonymised and kept with status `erased`, so nothing that refers to it breaks."""
-    reg = await for_user(session, user_id)
-    if reg is not None:
-        if reg.status in (Status.pending_review.value, Status.approved.value):
-            for name in ("subject_name", "person_name", "unit", "position", "title", "field", "phone", "email",
-                         "experience", "recommender"):
-                setattr(reg, name, ERASED)
-            reg.account_name = ERASED
-            reg.account_key = f"erased-{reg.id}"
-            reg.experience_file = reg.scan = None
-            reg.status = Status.erased.value
-        else:
-            await session.delete(reg)
-    await session.execute(delete(Inquiry).where(Inquiry.user_id == user_id))
-    await session.execute(delete(FsmRecord).where(FsmRecord.key.like(f"%:{user_id}:{user_id}:%")))
-    user = await session.get(User, user_id)
-    if user is not None:
-        user.first_name, user.last_name, user.username, user.language_code = ERASED, None, None, None
+def anonymise(reg: Registration) -> None:
+    """Keep a registration that is in the programme's records, without anything personal in it."""
+    for name in ("subject_name", "person_name", "unit", "position", "title", "field", "phone", "email",
+                 "experience", "recommender"):
+        setattr(reg, name, ERASED)
+    reg.account_name = ERASED
+    reg.account_key = f"erased-{reg.id}"
+    reg.experience_file = reg.scan = None
+    reg.status = Status.erased.value
