@@ -394,3 +394,18 @@ async def test_personal_data_covers_applications(app, creator, tmp_path):
     await alice.press("确认删除")
     assert (await submission(app, draft))[0] is None
     assert (await submission(app, done))[0].status == "submitted"
+
+
+async def test_editing_a_draft_that_was_submitted_meanwhile(app, creator, tmp_path):
+    alice = creator
+    sub_id = await save_draft(alice, "短视频拍摄脚本", kind="选题", title="先编辑后提交",
+                              extra=["五集短视频，讲光学现象与生活。", "团队三人，均为物理学博士。", "三个月完成脚本与拍摄。", "SKIP"])
+    await alice.press("查看这份申报")
+    await alice.press("修改内容")
+    await alice.press("", data=f"s:{sub_id}:submit")  # an older button, pressed while editing
+    await alice.press("作品（选题）名称")
+    await alice.send("改过的名称")
+    await alice.press("确认提交")
+    assert "已经提交或撤回，不能再修改" in alice.last_text
+    sub, _ = await submission(app, sub_id)
+    assert (sub.status, sub.title) == ("submitted", "先编辑后提交")

@@ -49,7 +49,10 @@ def application_form(campaign: Campaign, on_saved) -> Form:
         return values.get("kind") == "topic"
 
     async def submit(ctx: SubmitContext) -> str:
-        sub = await submissions.save_draft(ctx.session, ctx.person.id, ctx.values, ctx.extra.get("submission_id"))
+        try:
+            sub = await submissions.save_draft(ctx.session, ctx.person.id, ctx.values, ctx.extra.get("submission_id"))
+        except submissions.NotDraft:
+            return ctx.texts.render("application/not_draft")
         return await on_saved(ctx, sub)
 
     return register(Form(

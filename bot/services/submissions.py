@@ -49,6 +49,10 @@ class UploadMeta:
     media_group_id: str | None = None
 
 
+class NotDraft(Exception):
+    """The application was submitted or withdrawn meanwhile: its answers can't change any more."""
+
+
 def declared_of(answers: dict[str, Any]) -> dict[str, Any]:
     """The form's answers as the checks' declared metrics (see content/campaign.toml)."""
     points = answers.get("knowledge_points") or []
@@ -79,7 +83,7 @@ async def save_draft(session: AsyncSession, user_id: int, answers: dict[str, Any
         sub = Submission(user_id=user_id, status=Status.draft.value, category="", created_at=utcnow())
         session.add(sub)
     if sub.status != Status.draft.value:
-        raise ValueError("only a draft can be edited")
+        raise NotDraft(sub.id)
     if sub.category and sub.category != answers["category"]:
         # files checked against another category's rules don't count for this one
         for row in await files_of(session, sub.id):
