@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -41,7 +40,6 @@ class App:
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: BaseStorage
     dispatcher: Dispatcher
-    extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
         await self.storage.close()

@@ -41,7 +41,7 @@ class InquiryCB(CallbackData, prefix="q"):
 
 class RegCB(CallbackData, prefix="r"):
     id: int
-    action: str  # approve | reject | fix | erase
+    action: str  # approve | reject | fix
 
 
 class ProfileCB(CallbackData, prefix="p"):

@@ -62,11 +62,6 @@ def _yes(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower() in {"yes", "1", "true"} or value is True
 
 
-def container_format(mi: Any) -> str | None:
-    general = _of_type(track_dicts(mi), "General")
-    return general[0].get("format") if general else None
-
-
 def video_metrics(mi: Any, file_size: int | None = None) -> dict[str, Any]:
     """Measurements of a video file, keyed by the campaign's metric names plus details.
 

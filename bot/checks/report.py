@@ -34,10 +34,6 @@ class Item:
     def blocking(self) -> bool:
         return self.level == "error" and self.status != "pass"
 
-    @property
-    def needs_attention(self) -> bool:
-        return self.status != "pass"
-
 
 @dataclass
 class Report:

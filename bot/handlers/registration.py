@@ -9,7 +9,7 @@ from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ from bot.filters import Carries, HasRole
 from bot.flows import fields as f
 from bot.flows.engine import answer_of, start_form
 from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_filename, registration_form
-from bot.keyboards import back_to_menu, main_menu
+from bot.keyboards import back_to_menu, button, main_menu
 from bot.notify import notify
 from bot.render import Texts
 from bot.services import personal_data, recommendation_form, registration, submissions
@@ -31,16 +31,14 @@ from bot.ui import show
 parse_scan = f.document(SCAN_EXTENSIONS, MAX_FILE)
 
 
-def profile_keyboard(texts: Texts, reg) -> object:
-    kb = InlineKeyboardBuilder()
+def profile_keyboard(texts: Texts, reg) -> InlineKeyboardMarkup:
+    first = []
     if reg is None:
-        kb.button(text=texts.label("registration.start"), callback_data=ProfileCB(action="register").pack())
+        first = [button(texts, "registration.start", ProfileCB(action="register").pack())]
     elif reg.status == Status.rejected.value:
-        kb.button(text=texts.label("registration.fix"), callback_data=RegCB(id=reg.id, action="fix").pack())
-    kb.button(text=texts.label("registration.mydata"), callback_data=ProfileCB(action="mydata").pack())
-    kb.button(text=texts.label("registration.erase"), callback_data=ProfileCB(action="erase").pack())
-    kb.adjust(1)
-    return back_to_menu(texts, extra=[b for row in kb.as_markup().inline_keyboard for b in row])
+        first = [button(texts, "registration.fix", RegCB(id=reg.id, action="fix").pack())]
+    return back_to_menu(texts, extra=[*first, button(texts, "registration.mydata", ProfileCB(action="mydata").pack()),
+                                      button(texts, "registration.erase", ProfileCB(action="erase").pack())])
 
 
 def build(campaign: Campaign) -> Router:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Inquiry, User, utcnow
@@ -62,7 +62,3 @@ async def answer(session: AsyncSession, inquiry_id: int, staff_id: int, text: st
         return AnswerOutcome.already
     inquiry.status, inquiry.answer, inquiry.answered_by, inquiry.answered_at = "answered", text, staff_id, utcnow()
     return AnswerOutcome.answered
-
-
-async def open_count(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count()).select_from(Inquiry).where(Inquiry.status == "open"))).scalar_one()

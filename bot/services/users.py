@@ -88,11 +88,6 @@ async def grant_role(session: AsyncSession, user_id: int, role: Role, granted_by
     return True
 
 
-async def revoke_role(session: AsyncSession, user_id: int, role: Role) -> bool:
-    result = await session.execute(delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role.value))
-    return bool(result.rowcount)
-
-
 async def staff(session: AsyncSession) -> list[tuple[User, Role]]:
     rows = await session.execute(select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id).order_by(UserRole.role, User.id))
     return [(user, Role(role)) for user, role in rows.all()]
