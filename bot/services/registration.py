@@ -1,5 +1,5 @@
 """科普号 registration: the recommendation form's answers, the sealed scan, the operators' decision,
-and a person's own data (export, erasure). No aiogram here."""
+(a person's own data: personal_data.py). No aiogram here."""
 
 from __future__ import annotations
 
