@@ -130,12 +130,13 @@ class Inquiry(Base):
 
 class Registration(Base):
     """A 科普号 registration: the 科普中国科普号推荐申请表, its signed and sealed scan, and the
-    operators' decision. One per person; a rejected one is corrected in place."""
+    operators' decision. One live registration per person (a rejected one is corrected in place,
+    as a new round); after /deletedata an erased, anonymised one may stay beside a new one."""
 
     __tablename__ = "registrations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     account_name: Mapped[str] = mapped_column(String(64))
     account_key: Mapped[str] = mapped_column(String(64), unique=True)  # case- and width-folded, for uniqueness
     subject_type: Mapped[str] = mapped_column(String(16))  # organisation | team | individual
@@ -159,6 +160,9 @@ class Registration(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the scan arrived
+    round: Mapped[int] = mapped_column(default=1, server_default="1")  # 1, then +1 after each send-back
+    history: Mapped[str | None] = mapped_column(Text)  # JSON list of earlier send-backs: round, reason, fields, at
+    scan_count: Mapped[int] = mapped_column(default=0, server_default="0")  # scans received this round
 
 
 class Submission(Base):
@@ -176,6 +180,7 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    staff_note: Mapped[str | None] = mapped_column(Text)  # JSON: why staff returned it to the creator
 
 
 class SubmissionFile(Base):
@@ -193,6 +198,7 @@ class SubmissionFile(Base):
     sent_as: Mapped[str] = mapped_column(String(16))  # document | photo | video
     check_status: Mapped[str] = mapped_column(String(16))  # passed | warnings | failed | deep_pending
     report: Mapped[str | None] = mapped_column(Text)  # JSON of the checks' Report
+    manual_reason: Mapped[str | None] = mapped_column(Text)  # JSON: an operator's reason for failing it by hand
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
