@@ -21,6 +21,10 @@ class Section(StrEnum):
     register = "reg"
     apply = "apply"
     mywork = "mywork"
+    # operators' lists, reached from the counts on their /start
+    pending = "pending"  # registrations waiting for a decision (/pending)
+    bigfiles = "big"  # files too big to check here (/bigfiles)
+    questions = "qs"  # open questions (/questions)
 
 
 class MenuCB(CallbackData, prefix="m"):
