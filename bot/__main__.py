@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 
@@ -20,7 +19,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(need_token=True)
     load_campaign(settings.campaign_file)  # a bad campaign file stops us before any connection
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.secret_values(), log_sql=settings.log_sql)
     from bot.app import run
 
     try:

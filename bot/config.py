@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CAMPAIGN = ROOT / "content" / "campaign.toml"
 TOKEN_RE = re.compile(r"^\d+:[\w-]+$")
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")  # Telegram allows A-Z a-z 0-9 _ -, up to 256
 
 
 class SettingsError(Exception):
@@ -42,6 +44,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     campaign_file: Path = DEFAULT_CAMPAIGN
     log_level: str = "INFO"
+    log_sql: bool = False  # SQL statements and their parameters in the log (personal data): only when asked
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -57,7 +60,7 @@ class Settings(BaseSettings):
                 value = [part.strip() for part in text.split(",") if part.strip()]
         return frozenset(int(v) for v in value)
 
-    @field_validator("redis_url", "bot_api_url", "webhook_url", mode="before")
+    @field_validator("redis_url", "bot_api_url", "webhook_url", "webhook_secret", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -65,6 +68,15 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'kepubot.sqlite3'}"
+
+    def secret_values(self) -> list[str]:
+        """What must never appear in a log line."""
+        values = [self.bot_token, self.webhook_secret or ""]
+        for url in (self.effective_database_url, self.redis_url or ""):
+            password = urlsplit(url).password
+            if password:
+                values.append(password)
+        return [v for v in values if v]
 
     @property
     def tz(self) -> ZoneInfo:
@@ -87,6 +99,13 @@ class Settings(BaseSettings):
             _check_url("BOT_API_URL", self.bot_api_url, ("http", "https"))
         if self.webhook_url:
             _check_url("WEBHOOK_URL", self.webhook_url, ("https", "http"))
+            if self.webhook_secret is None:
+                # without a secret anyone who finds the URL can post forged updates: make a strong
+                # one for this process (setWebhook hands it to Telegram, which sends it back)
+                self.webhook_secret = secrets.token_urlsafe(32)
+            elif not SECRET_RE.match(self.webhook_secret):
+                raise SettingsError("WEBHOOK_SECRET is too weak or malformed: use 16-256 characters of "
+                                    "A-Z a-z 0-9 _ - (or leave it unset to have one generated)")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, ProcessedUpdate, User, UserRole, utcnow
@@ -112,17 +112,29 @@ class InviteOutcome(StrEnum):
 
 
 async def redeem_invite(session: AsyncSession, code: str, user_id: int) -> tuple[InviteOutcome, Role | None]:
-    invite = await session.get(Invite, code, with_for_update=True)
+    """Grant the invite's role once. The invite is taken by one conditional UPDATE (… WHERE used_by
+    IS NULL): of several simultaneous clicks exactly one changes the row, on SQLite too, where
+    SELECT … FOR UPDATE locks nothing."""
+    invite = await session.get(Invite, code)
     if invite is None:
         return InviteOutcome.unknown, None
     role = Role(invite.role)
     if invite.used_by is not None:
         return (InviteOutcome.already if invite.used_by == user_id else InviteOutcome.used), role
-    if invite.expires_at <= utcnow():
+    now = utcnow()
+    if invite.expires_at <= now:
         return InviteOutcome.expired, role
-    if not await grant_role(session, user_id, role, invite.created_by):
-        return InviteOutcome.already, role
-    invite.used_by, invite.used_at = user_id, utcnow()
+    if await session.get(UserRole, (user_id, role.value)) is not None:
+        return InviteOutcome.already, role  # the invite stays unused for someone else
+    taken = await session.execute(update(Invite).where(Invite.code == code, Invite.used_by.is_(None),
+                                                       Invite.expires_at > now)
+                                  .values(used_by=user_id, used_at=now)
+                                  .execution_options(synchronize_session=False))
+    if taken.rowcount != 1:
+        await session.refresh(invite)
+        return (InviteOutcome.already if invite.used_by == user_id else InviteOutcome.used), role
+    await session.refresh(invite)
+    await grant_role(session, user_id, role, invite.created_by)
     return InviteOutcome.granted, role
 
 

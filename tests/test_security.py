@@ -1,0 +1,107 @@
+"""Security and reliability (issue 8): invites are single-use under simultaneous clicks, secrets
+stay out of logs, forged webhooks are refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bot.services import users
+from storage.models import Invite, UserRole
+from tests.conftest import ADMIN_ID
+from tests.harness import Conversation
+
+
+async def _invite_code(chat: Conversation) -> str:
+    boss = chat.user(ADMIN_ID, "Boss")
+    await boss.send("/invite reviewer")
+    link = next(word for word in boss.last_text.split() if word.startswith("https://t.me/"))
+    return link.split("start=inv_")[1]
+
+
+async def test_simultaneous_clicks_on_one_invite_grant_one_role(chat, app):
+    """Eight people open one link at the same moment, each in their own transaction."""
+    code = await _invite_code(chat)
+    for i in range(8):
+        await chat.user(3000 + i, f"P{i}").send("/start")
+
+    async def click(user_id: int) -> users.InviteOutcome:
+        async with app.sessionmaker() as session:
+            outcome, _ = await users.redeem_invite(session, code, user_id)
+            await session.commit()
+            return outcome
+
+    outcomes = await asyncio.gather(*(click(3000 + i) for i in range(8)))
+    async with app.sessionmaker() as session:
+        granted = (await session.execute(select(UserRole.user_id).where(UserRole.role == "reviewer"))).scalars().all()
+        invite = await session.get(Invite, code)
+    assert outcomes.count(users.InviteOutcome.granted) == 1
+    assert sorted(set(outcomes)) == sorted({users.InviteOutcome.granted, users.InviteOutcome.used})
+    assert len(granted) == 1 and invite.used_by == granted[0]
+
+
+# ------------------------------------------------------------------ secrets stay out of logs
+
+
+def test_log_lines_mask_the_token_and_escape_newlines(capsys):
+    import logging
+
+    from bot.logs import setup_logging
+
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        setup_logging("INFO", [token, "s3cretpassword"])
+        log = logging.getLogger("kepubot.test")
+        url = f"https://api.telegram.org/file/bot{token}/documents/file_1.mp4"
+        try:
+            raise RuntimeError(f"Cannot connect to {url}")
+        except RuntimeError:
+            log.exception("download of %s failed", "视频\nFAKE 2026 INFO forged line")
+        log.warning("db at postgresql://bot:s3cretpassword@db/kepu, another token 987654321:%s", "B" * 35)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    assert token not in err and "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in err
+    assert "s3cretpassword" not in err and "B" * 35 not in err
+    assert "bot123456789:***" in err and "987654321:***" in err
+    assert "视频\\nFAKE 2026 INFO forged line" in err  # one record, one line
+    assert not any(line.startswith("FAKE") for line in err.splitlines())
+
+
+def test_sql_parameters_stay_out_of_debug_logs():
+    import logging
+
+    from bot.logs import setup_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        setup_logging("DEBUG")
+        assert not logging.getLogger("sqlalchemy.engine").isEnabledFor(logging.INFO)
+        setup_logging("DEBUG", log_sql=True)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+        logging.getLogger("sqlalchemy").setLevel(logging.NOTSET)
+
+
+# ------------------------------------------------------------------ webhooks need a secret
+
+
+def test_webhook_mode_always_has_a_strong_secret():
+    import pytest
+
+    from bot.config import SettingsError, load_settings
+
+    generated = load_settings(bot_token="1:a", webhook_url="https://bot.example.org", _env_file=None)
+    assert generated.webhook_secret and len(generated.webhook_secret) >= 32
+    other = load_settings(bot_token="1:a", webhook_url="https://bot.example.org", _env_file=None)
+    assert other.webhook_secret != generated.webhook_secret
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        load_settings(bot_token="1:a", webhook_url="https://bot.example.org", webhook_secret="abc", _env_file=None)
+    polling = load_settings(bot_token="1:a", _env_file=None)
+    assert polling.webhook_secret is None
