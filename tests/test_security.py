@@ -105,3 +105,23 @@ def test_webhook_mode_always_has_a_strong_secret():
         load_settings(bot_token="1:a", webhook_url="https://bot.example.org", webhook_secret="abc", _env_file=None)
     polling = load_settings(bot_token="1:a", _env_file=None)
     assert polling.webhook_secret is None
+
+
+# ------------------------------------------------------------------ private chats only
+
+
+async def test_commands_in_a_group_are_ignored(chat, app):
+    """An operator typing /pending (or anything) in a group gets nothing posted there."""
+    from tests.conftest import approve_creator
+
+    await approve_creator(app.sessionmaker, 1001)
+    group = {"id": -100123, "type": "supergroup", "title": "运营群"}
+    boss = {"id": ADMIN_ID, "is_bot": False, "first_name": "Boss"}
+    for number, text in enumerate(["/pending", "/start", "/bigfiles", "/mydata", "hello"], start=1):
+        await chat.feed({"message": {"message_id": number, "date": 1700000000, "chat": group, "from": boss,
+                                     "text": text, "entities": [{"type": "bot_command", "offset": 0,
+                                                                 "length": len(text)}] if text[0] == "/" else []}})
+    assert chat.tg.sent[-100123] == []
+    assert not [name for name, params in chat.tg.calls if params.get("chat_id") == -100123]
+    replies = await chat.user(ADMIN_ID, "Boss").send("/pending")  # in private it still works
+    assert replies
