@@ -134,7 +134,7 @@ async def test_uploaded_file_is_downloaded_and_checked(any_sandbox, db_url, tmp_
         await alice.wait_for("原创声明")
         await alice.press("我已阅读并确认")
         await alice.wait_for("请核对")
-        await alice.press("确认提交")
+        await alice.press("保存草稿")
         await alice.wait_for("草稿已保存")
         await alice.upload(make_docx(tmp_path / "谣言.docx", 1500))
         report = await alice.wait_for(lambda e: e["kind"] == "edit" and "检查通过" in (e["message"].get("text") or ""),
@@ -147,8 +147,12 @@ async def test_uploaded_file_is_downloaded_and_checked(any_sandbox, db_url, tmp_
 
 
 async def test_webhook_mode(sandbox, db_url, tmp_path):
-    """WEBHOOK_URL set: the bot registers its webhook and serves updates on aiohttp instead of polling."""
+    """WEBHOOK_URL set: the bot registers its webhook and serves updates on aiohttp instead of polling.
+    WEBHOOK_SECRET is unset, so the bot makes one and hands it to setWebhook: the emulator sends it
+    back like Telegram, while a forged update without it (or with another) gets 401 and is not handled."""
     import socket
+
+    import aiohttp
 
     base_url, client = sandbox
     with socket.socket() as probe:
@@ -156,7 +160,7 @@ async def test_webhook_mode(sandbox, db_url, tmp_path):
         port = probe.getsockname()[1]
     log = tmp_path / "bot.log"
     proc = await start_bot(base_url, db_url, log, WEBHOOK_URL=f"http://127.0.0.1:{port}", WEBHOOK_HOST="127.0.0.1",
-                           WEBHOOK_PORT=str(port), WEBHOOK_SECRET="s3cret")
+                           WEBHOOK_PORT=str(port))
     try:
         for _ in range(300):
             if (await client.calls()).get("setWebhook"):
@@ -166,6 +170,16 @@ async def test_webhook_mode(sandbox, db_url, tmp_path):
         await alice.send("/start")
         await alice.wait_for("科普中国网络创作培育计划", timeout=20)
         assert not (await client.calls()).get("getUpdates")
+        forged = {"update_id": 999_999_999, "message": {
+            "message_id": 1, "date": 1700000000, "chat": {"id": 1001, "type": "private"},
+            "from": {"id": 1001, "is_bot": False, "first_name": "Alice"}, "text": "/contact"}}
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guessed-guessed-guessed"}):
+                async with http.post(f"http://127.0.0.1:{port}/webhook", json=forged, headers=headers) as resp:
+                    assert resp.status == 401
+        await asyncio.sleep(1)
+        assert not any("010-63581731" in (e.get("message") or {}).get("text", "")
+                       for e in await client.messages(1001, 0))
     finally:
         await stop_bot(proc)
     assert "mode=webhook" in log.read_text(encoding="utf-8")
