@@ -23,9 +23,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(settings.log_level, settings.secret_values(), log_sql=settings.log_sql)
     from bot.app import run
+    from bot.preflight import check_services, secure_data_dir
+
+    secure_data_dir(settings)
+
+    async def start() -> None:
+        await check_services(settings)  # a SettingsError here is one line and exit code 2
+        await run(settings)
 
     try:
-        asyncio.run(run(settings))
+        asyncio.run(start())
     except KeyboardInterrupt:
         pass
     return 0

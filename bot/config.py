@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     campaign_file: Path = DEFAULT_CAMPAIGN
     log_level: str = "INFO"
+    startup_wait: float = 60  # seconds to wait for the database and Redis at start, with back-off
     log_sql: bool = False  # SQL statements and their parameters in the log (personal data): only when asked
 
     @field_validator("admin_ids", mode="before")

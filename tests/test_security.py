@@ -4,7 +4,12 @@ stay out of logs, forged webhooks are refused."""
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+import subprocess
+import sys
 
+import pytest
 from sqlalchemy import select
 
 from bot.services import users
@@ -93,8 +98,6 @@ def test_sql_parameters_stay_out_of_debug_logs():
 
 
 def test_webhook_mode_always_has_a_strong_secret():
-    import pytest
-
     from bot.config import SettingsError, load_settings
 
     generated = load_settings(bot_token="1:a", webhook_url="https://bot.example.org", _env_file=None)
@@ -125,3 +128,42 @@ async def test_commands_in_a_group_are_ignored(chat, app):
     assert not [name for name, params in chat.tg.calls if params.get("chat_id") == -100123]
     replies = await chat.user(ADMIN_ID, "Boss").send("/pending")  # in private it still works
     assert replies
+
+
+# ------------------------------------------------------------------ start-up: services and files
+
+
+@pytest.mark.parametrize(("env", "what"), [
+    ({"DATABASE_URL": "postgresql+asyncpg://kepu:dbpassw0rd@127.0.0.1:9/test"}, "the database"),
+    ({"REDIS_URL": "redis://:redispassw0rd@127.0.0.1:9/0"}, "Redis"),
+])
+def test_unreachable_services_stop_start_up_with_one_line(env, what, tmp_path):
+    full = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    full.update({"BOT_TOKEN": "123:abc", "DATA_DIR": str(tmp_path), "STARTUP_WAIT": "1.5"}, **env)
+    proc = subprocess.run([sys.executable, "-m", "bot", "run"], env=full, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("kepubot: ") and what in last and "cannot be reached" in last
+    assert "not reachable yet" in proc.stderr  # it tried again before giving up
+    assert "passw0rd" not in proc.stderr
+
+
+def test_data_folder_and_database_are_private(tmp_path):
+    from bot.config import load_settings
+    from bot.preflight import secure_data_dir
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    db = data / "kepubot.sqlite3"
+    db.write_bytes(b"")
+    db.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        secure_data_dir(load_settings(bot_token="1:a", data_dir=data, _env_file=None))
+        assert os.umask(0o022) == 0o077
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
