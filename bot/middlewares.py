@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services import users
 from storage.db import current_session
+from storage.fsm import flush_fsm, pending_fsm
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class UnitOfWork(BaseMiddleware):
 
         async with self.sessionmaker() as session:
             token = current_session.set(session)
+            fsm_changes: dict = {}  # conversation changes kept outside the database, written after commit
+            fsm_token = pending_fsm.set(fsm_changes)
             try:
                 if self.high_water is None:
                     self.high_water = await users.last_update_id(session)
@@ -83,6 +86,9 @@ class UnitOfWork(BaseMiddleware):
                     await session.rollback()
                     log.info("update %s committed elsewhere; dropped", update_id)
                     return result
+                pending_fsm.reset(fsm_token)
+                fsm_token = None
+                await flush_fsm(fsm_changes)
                 if queued and self.after_commit is not None:
                     self.after_commit()
                 return result
@@ -91,4 +97,6 @@ class UnitOfWork(BaseMiddleware):
                 self.recent.pop(update_id, None)  # a retry of a failed update may run again
                 raise
             finally:
+                if fsm_token is not None:
+                    pending_fsm.reset(fsm_token)
                 current_session.reset(token)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -79,3 +80,68 @@ class SQLStorage(BaseStorage):
 
     async def close(self) -> None:
         pass
+
+
+# FSM changes of the update being handled, for storages outside the database (Redis)
+pending_fsm: ContextVar[dict[StorageKey, dict[str, Any]] | None] = ContextVar("pending_fsm", default=None)
+
+
+class AfterCommitStorage(BaseStorage):
+    """A storage outside the database (Redis) made to succeed or fail with the update's transaction:
+    while an update is handled, its state and data changes are kept aside (and read back from there)
+    and written by `flush_fsm` after the commit; a rolled-back update leaves the conversation as it
+    was, so a form whose submission failed is still there to submit again."""
+
+    def __init__(self, inner: BaseStorage) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:  # e.g. RedisStorage.redis for the event isolation
+        return getattr(self.inner, name)
+
+    def _pending(self, key: StorageKey) -> dict[str, Any] | None:
+        buffer = pending_fsm.get()
+        if buffer is None:
+            return None
+        return buffer.setdefault(key, {"storage": self.inner})
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        changes = self._pending(key)
+        if changes is None:
+            await self.inner.set_state(key, value)
+        else:
+            changes["state"] = value
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        buffer = pending_fsm.get()
+        if buffer is not None and "state" in buffer.get(key, {}):
+            return buffer[key]["state"]
+        return await self.inner.get_state(key)
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"FSM data must be a mapping, got {type(data).__name__}")
+        changes = self._pending(key)
+        if changes is None:
+            await self.inner.set_data(key, data)
+        else:
+            changes["data"] = json.loads(json.dumps(dict(data)))  # a snapshot, as a real write would be
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        buffer = pending_fsm.get()
+        if buffer is not None and "data" in buffer.get(key, {}):
+            return json.loads(json.dumps(buffer[key]["data"]))
+        return await self.inner.get_data(key)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def flush_fsm(buffer: dict[StorageKey, dict[str, Any]]) -> None:
+    """After the update's commit: write what AfterCommitStorage kept aside."""
+    for key, changes in buffer.items():
+        storage: BaseStorage = changes["storage"]
+        if "state" in changes:
+            await storage.set_state(key, changes["state"])
+        if "data" in changes:
+            await storage.set_data(key, changes["data"])

@@ -167,3 +167,51 @@ def test_data_folder_and_database_are_private(tmp_path):
         os.umask(old)
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+# ------------------------------------------------------------------ conversations and the database agree
+
+
+async def test_a_failed_update_leaves_an_outside_conversation_storage_as_it_was(settings):
+    """With the conversation kept outside the database (Redis in production, aiogram's memory storage
+    here), a Telegram error right after a form's submission rolls the database back and the form
+    stays at its summary: submitting again works, and the question is stored once."""
+    from aiogram.fsm.storage.memory import MemoryStorage
+    from sqlalchemy import func
+
+    from bot.app import build_dispatcher, build_texts
+    from bot.campaign import load_campaign
+    from storage.db import make_engine, make_sessionmaker
+    from storage.fsm import AfterCommitStorage
+    from storage.models import Inquiry
+    from tests.harness import Conversation
+
+    campaign = load_campaign(settings.campaign_file)
+    engine = make_engine(settings.effective_database_url)
+    sessionmaker = make_sessionmaker(engine)
+    storage = AfterCommitStorage(MemoryStorage())
+    dp = build_dispatcher(settings, campaign, build_texts(settings, campaign), sessionmaker, storage)
+    dp["outbox"].per_chat_interval = 0
+    chat = Conversation(dp)
+    alice = chat.user(1001, "Alice")
+    try:
+        await alice.send("/ask")
+        await alice.press("作品申报")
+        await alice.send("视频必须是横屏吗？竖屏可以吗？")
+        assert "请核对" in alice.last_text
+        chat.tg.fail_next["sendMessage"] = {"status": 400, "body": {
+            "ok": False, "error_code": 400, "description": "Bad Request: message is too long"}}
+        await alice.press("确认提交")
+        async with sessionmaker() as session:
+            assert (await session.execute(select(func.count()).select_from(Inquiry))).scalar() == 0
+        # the draft is still there: /start offers to continue it, at its summary
+        await alice.send("/start")
+        await alice.press("继续")
+        assert "请核对" in alice.last_text and "竖屏可以吗" in alice.last_text
+        replies = await alice.press("确认提交")
+        assert "已收到您的咨询" in replies[-1].text
+        async with sessionmaker() as session:
+            assert (await session.execute(select(func.count()).select_from(Inquiry))).scalar() == 1
+    finally:
+        await storage.close()
+        await engine.dispose()
