@@ -16,6 +16,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.campaign import Campaign, load_campaign
+from bot.checker import Checker
 from bot.config import Settings, async_db_url, mask_token, mask_url
 from bot.handlers import get_routers
 from bot.middlewares import UnitOfWork
@@ -23,7 +24,7 @@ from bot.outbox import OutboxSender
 from bot.render import Texts
 from bot.retry import RetryRequests
 from storage.db import make_engine, make_sessionmaker
-from storage.fsm import SQLStorage
+from storage.fsm import AfterCommitStorage, SQLStorage
 from storage.models import utcnow
 
 log = logging.getLogger("kepubot")
@@ -62,8 +63,9 @@ def build_storage(settings: Settings, sessionmaker: async_sessionmaker[AsyncSess
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
-        storage = RedisStorage.from_url(settings.redis_url)
-        return storage, RedisEventIsolation(redis=storage.redis)
+        redis = RedisStorage.from_url(settings.redis_url)
+        # conversation changes are written after the update's commit, so both succeed or fail together
+        return AfterCommitStorage(redis), RedisEventIsolation(redis=redis.redis)
     return SQLStorage(sessionmaker), SimpleEventIsolation()
 
 
@@ -79,6 +81,7 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
                     clock=utcnow)  # tests set another clock to act inside the campaign's window
     sender = OutboxSender(sessionmaker)
     dp["outbox"] = sender
+    dp["checker"] = Checker(sessionmaker, campaign, texts, settings)  # uploads checked after their commit
     dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids, after_commit=sender.wake))
     dp.include_routers(*get_routers(campaign))
     return dp
@@ -105,6 +108,35 @@ def describe(settings: Settings) -> str:
             f"fsm={fsm} bot_api={api} mode={mode} token={mask_token(settings.bot_token)}")
 
 
+async def check_operators(bot: Bot, admin_ids: frozenset[int],
+                          sessionmaker: async_sessionmaker[AsyncSession]) -> list[int]:
+    """At start: which ADMIN_IDS chats the bot can reach (getChat). Telegram lets a bot write only to
+    people who opened it; notifications to the others are held until they send /start. Held ones of
+    the operators who can be reached now go out. Returns the ids that cannot be reached."""
+    from aiogram.exceptions import TelegramAPIError
+
+    from bot.services import outbox
+
+    unreachable, reachable = [], []
+    for chat_id in sorted(admin_ids):
+        try:
+            await bot.get_chat(chat_id)
+        except TelegramAPIError as exc:
+            unreachable.append(chat_id)
+            log.debug("getChat %s: %s", chat_id, exc)
+        else:
+            reachable.append(chat_id)
+    if unreachable:
+        log.warning("operators the bot cannot reach yet (ADMIN_IDS %s): they have not opened the bot. "
+                    "Each must open it in Telegram and send /start; until then their notifications are "
+                    "kept waiting (outbox status 'held') and delivered after their /start.",
+                    ", ".join(map(str, unreachable)))
+    async with sessionmaker.begin() as session:
+        if released := await outbox.release_held(session, reachable):
+            log.info("outbox: %d held notifications to operators now reachable go out", released)
+    return unreachable
+
+
 async def run(settings: Settings) -> None:
     from bot.commands import install_commands
     from bot.scheduler import build_scheduler
@@ -118,6 +150,8 @@ async def run(settings: Settings) -> None:
     sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
     try:
         await install_commands(bot, app.texts, settings.admin_ids, app.sessionmaker)
+        await check_operators(bot, settings.admin_ids, app.sessionmaker)
+        await app.dispatcher["checker"].resume(bot)  # files a stop left unchecked
         scheduler.start()
         if settings.webhook_url:
             await _run_webhook(app, bot)

@@ -48,6 +48,10 @@ class RegCB(CallbackData, prefix="r"):
     action: str  # approve | reject | fix
 
 
+class TypedQuestionCB(CallbackData, prefix="tq"):
+    n: int  # the id of the person's message typed on the main menu; its text waits in their FSM data
+
+
 class ProfileCB(CallbackData, prefix="p"):
     action: str  # register | mydata | erase | erase_yes
 
@@ -59,4 +63,19 @@ class ManualCheckCB(CallbackData, prefix="mc"):
 
 class SubCB(CallbackData, prefix="s"):
     id: int
-    action: str  # open | upload | edit | submit | later | withdraw | withdraw_yes | delete | delete_yes
+    action: str  # open | upload | edit | submit | submit_yes | later | withdraw | withdraw_yes | delete |
+    # delete_yes | drop_failed | copy | replace | replace_no | fx_<form field>
+
+
+class FileCB(CallbackData, prefix="sf"):
+    """A file of one's own application (the handler finds its submission and checks the owner)."""
+
+    file: int
+    action: str  # open | remove | remove_yes
+
+
+class StaffSubCB(CallbackData, prefix="ss"):
+    """Operators open someone's application (the handler checks the admin role)."""
+
+    id: int
+    action: str  # open

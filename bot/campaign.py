@@ -263,6 +263,7 @@ class Rule(_Model):
     title: Text
     hint: Text
     source: Text
+    expected_text: str = ""  # the requirement in words, where the threshold reads badly ("有视频画面", not "是")
 
     @field_validator("value", mode="before")
     @classmethod
@@ -316,7 +317,10 @@ class Rule(_Model):
 
     @property
     def expected(self) -> str:
-        """The threshold in words for messages: "≥ 1080 px", "≤ 5分钟", "1200–3000字", "是"."""
+        """The threshold in words for messages: "≥ 1080 px", "≤ 5分钟", "1200–3000字"; the rule's
+        expected_text when it has one (a yes/no rule: "有视频画面"), else "是"/"否"."""
+        if self.expected_text:
+            return self.expected_text
         if isinstance(self.value, bool):
             return "是" if self.value else "否"
         if isinstance(self.value, tuple):

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     campaign_file: Path = DEFAULT_CAMPAIGN
     log_level: str = "INFO"
+    # each uploaded file is checked in a process of its own: at most this many at once, each stopped
+    # after this many seconds or this much memory (a hostile file gets "too complex" instead)
+    check_workers: int = Field(default=2, ge=1, le=32)
+    check_seconds: float = Field(default=30, gt=0)
+    check_memory_mb: int = Field(default=1024, ge=128)
     startup_wait: float = 60  # seconds to wait for the database and Redis at start, with back-off
     log_sql: bool = False  # SQL statements and their parameters in the log (personal data): only when asked
 

@@ -6,8 +6,10 @@ from collections.abc import Iterable
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import CategoryCB, InviteCB, MenuCB, Section
+from bot.callbacks import CategoryCB, InquiryCB, InviteCB, MenuCB, Section
 from bot.render import Texts
+from bot.services.inquiries import InquiryView
+from bot.services.staff import Waiting
 from bot.services.users import INVITABLE, Person, Role
 
 
@@ -19,7 +21,8 @@ MENU_SECTIONS = (Section.about, Section.categories, Section.directions, Section.
                  Section.ask, Section.help)
 
 
-def main_menu(texts: Texts, person: Person | None) -> InlineKeyboardMarkup:
+def main_menu(texts: Texts, person: Person | None, waiting: Waiting | None = None) -> InlineKeyboardMarkup:
+    """The main menu; `waiting` (operators only) puts their three lists, with counts, on top."""
     # built by hand: the menu is on the hot path and InlineKeyboardBuilder deep-copies every button
     buttons = [button(texts, f"menu.{s.value}", MenuCB(section=s).pack()) for s in MENU_SECTIONS]
     if person is not None and person.has(Role.admin):
@@ -27,7 +30,23 @@ def main_menu(texts: Texts, person: Person | None) -> InlineKeyboardMarkup:
     work = [button(texts, "menu.apply", MenuCB(section=Section.apply).pack()),
             button(texts, "menu.mywork", MenuCB(section=Section.mywork).pack())]
     rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], work, *in_rows(buttons, 2)]
+    if waiting is not None:
+        rows.insert(0, staff_lists(texts, waiting))
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def staff_lists(texts: Texts, waiting: Waiting) -> list[InlineKeyboardButton]:
+    """Operators: a button to each list of what waits for them, with its count."""
+    return [button(texts, "staff.pending", MenuCB(section=Section.pending).pack(), n=waiting.registrations),
+            button(texts, "staff.bigfiles", MenuCB(section=Section.bigfiles).pack(), n=waiting.big_files),
+            button(texts, "staff.questions", MenuCB(section=Section.questions).pack(), n=waiting.questions)]
+
+
+def questions_list(texts: Texts, questions: Iterable[InquiryView]) -> InlineKeyboardMarkup:
+    """Operators' open questions: a 回复 button for each (the same reply flow as the notification's)."""
+    return back_to_menu(texts, [button(texts, "inquiry.reply_to", InquiryCB(id=q.id).pack(), id=q.id,
+                                       name=q.asker[:16])
+                                for q in questions])
 
 
 def back_to_menu(texts: Texts, extra: Iterable[InlineKeyboardButton] = (),

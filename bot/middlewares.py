@@ -6,7 +6,6 @@ upserts the user with their roles, commits at the end and rolls back on error.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services import users
-from storage.db import current_session
+from storage.db import commit_lock, current_session
 from storage.fsm import flush_fsm, pending_fsm
 
 log = logging.getLogger(__name__)
@@ -37,9 +36,6 @@ class UnitOfWork(BaseMiddleware):
         # Telegram's update ids only grow: an id above the highest one recorded before this process
         # started cannot have been handled already, so only ids up to it are looked up
         self.high_water: int | None = None
-        # SQLite has one writer: queue this process's commits here instead of in SQLite's busy loop,
-        # which sleeps in growing steps
-        self.commit_lock = asyncio.Lock() if sessionmaker.kw["bind"].dialect.name == "sqlite" else None
 
     async def __call__(
         self,
@@ -76,10 +72,7 @@ class UnitOfWork(BaseMiddleware):
                 users.mark_update(session, update_id)
                 queued = session.info.pop("outbox", False)
                 try:
-                    if self.commit_lock is not None:
-                        async with self.commit_lock:
-                            await session.commit()
-                    else:
+                    async with commit_lock(self.sessionmaker):
                         await session.commit()
                 except IntegrityError:
                     # another process committed the same update first
@@ -91,6 +84,8 @@ class UnitOfWork(BaseMiddleware):
                 await flush_fsm(fsm_changes)
                 if queued and self.after_commit is not None:
                     self.after_commit()
+                for then in session.info.pop("after_commit", ()):
+                    then()  # work the update started that must see its rows (a file's check)
                 return result
             except BaseException:
                 await session.rollback()

@@ -1,5 +1,6 @@
 """The sender: delivers the outbox's notifications after their update committed, within Telegram's
-limits (about 30 messages/s overall, 1/s per chat), retrying on 429 and network or server errors."""
+limits (about 30 messages/s overall, 1/s per chat), retrying on 429 and network or server errors.
+A notification to someone who never opened the bot is held, not failed, until they do."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ from bot.services import outbox
 from storage.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
+
+
+def never_opened(exc: TelegramBadRequest | TelegramForbiddenError) -> bool:
+    """Telegram's answers for a person who has no chat with the bot (not one who blocked it):
+    400 "chat not found" and 403 "bot can't initiate conversation with a user"."""
+    text = exc.message.lower()
+    return "chat not found" in text or "can't initiate conversation" in text
 
 
 class OutboxSender:
@@ -76,7 +84,7 @@ class OutboxSender:
         payload = json.loads(row.payload)
         parts = payload.get("attachments", [])
         done = row.parts_sent
-        error, retry_after, final = "", None, False
+        error, retry_after, final, held = "", None, False, False
         try:
             await self._pace(row.chat_id)
             while done < len(parts):
@@ -87,15 +95,22 @@ class OutboxSender:
                                    reply_markup=InlineKeyboardMarkup.model_validate(markup) if markup else None)
         except TelegramRetryAfter as exc:
             error, retry_after = str(exc), timedelta(seconds=exc.retry_after)
-        except (TelegramForbiddenError, TelegramBadRequest) as exc:  # blocked, never started, or bad message
-            log.warning("outbox: notification %s to %s failed: %s", row.id, row.chat_id, exc)
-            error, final = str(exc), True
+        except (TelegramForbiddenError, TelegramBadRequest) as exc:
+            error = str(exc)
+            if never_opened(exc):  # kept until the person opens the bot (see release_held)
+                log.warning("outbox: notification %s held: chat %s has not opened the bot yet", row.id, row.chat_id)
+                held = True
+            else:  # blocked by the person, or a message Telegram refuses: trying again would not help
+                log.warning("outbox: notification %s to %s failed: %s", row.id, row.chat_id, exc)
+                final = True
         except (TelegramNetworkError, TelegramServerError) as exc:
             error = str(exc)
         async with self.sessionmaker.begin() as session:
             await outbox.progress(session, row.id, done)
             if not error:
                 await outbox.sent(session, row.id)
+            elif held:
+                await outbox.hold(session, row.id, error)
             elif final:
                 await outbox.failed(session, row.id, error)
             else:

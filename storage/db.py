@@ -7,8 +7,12 @@ commit on their own. `current_session` lets the SQL FSM storage write in that sa
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -42,3 +46,23 @@ def _ensure_sqlite_dir(url: str) -> None:
     _, _, path = url.partition(":///")
     if path and path != ":memory:":
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+_write_locks: WeakKeyDictionary[object, asyncio.Lock] = WeakKeyDictionary()
+
+
+def commit_lock(sessionmaker: async_sessionmaker[AsyncSession]) -> AbstractAsyncContextManager:
+    """SQLite has one writer: this process's commits queue on one asyncio lock per database instead
+    of in SQLite's busy loop, which sleeps in growing steps. Other databases need none."""
+    engine = sessionmaker.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    lock = _write_locks.get(engine.sync_engine)
+    if lock is None:
+        lock = _write_locks[engine.sync_engine] = asyncio.Lock()
+    return lock
+
+
+def after_commit(session: AsyncSession, then: Callable[[], None]) -> None:
+    """Run `then` once the update's unit of work has committed (not at all when it rolls back)."""
+    session.info.setdefault("after_commit", []).append(then)

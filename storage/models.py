@@ -196,9 +196,12 @@ class SubmissionFile(Base):
     file_name: Mapped[str] = mapped_column(String(255))
     file_size: Mapped[int | None] = mapped_column(BigInteger)
     sent_as: Mapped[str] = mapped_column(String(16))  # document | photo | video
-    check_status: Mapped[str] = mapped_column(String(16))  # passed | warnings | failed | deep_pending
+    # checking (downloaded and checked in the background) | passed | warnings | failed | deep_pending
+    check_status: Mapped[str] = mapped_column(String(16), index=True)
     report: Mapped[str | None] = mapped_column(Text)  # JSON of the checks' Report
     manual_reason: Mapped[str | None] = mapped_column(Text)  # JSON: an operator's reason for failing it by hand
+    report_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the chat message that becomes its report
+    media_group_id: Mapped[str | None] = mapped_column(String(64))  # an album's files share one report card
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

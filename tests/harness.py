@@ -206,6 +206,9 @@ class Conversation:
     async def feed(self, update: dict[str, Any]) -> Any:
         update.setdefault("update_id", next(self.update_ids))
         result = await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
+        checker = self.dp.workflow_data.get("checker")
+        if checker is not None:  # finish the file checks the update started, as the running bot would soon
+            await checker.drain()
         sender = self.dp.workflow_data.get("outbox")
         if sender is not None:  # deliver the notifications the update queued, as the running bot would
             await sender.drain(self.bot)

@@ -585,7 +585,7 @@ def test_h5_pages_declared(campaign, tmp_path):
 
 def test_h5_fewer_html_files_than_declared(campaign, tmp_path):
     report = check(_h5(tmp_path, 3), "h5", campaign, {"pages": 8, **ORIGINAL})
-    item = report.item("file.h5_pages_mismatch")
+    item = report.item("estimate.pages")
     assert (item.level, item.measured) == ("warning", 3)
     assert "3个" in item.hint and "8页" in item.hint
     assert report.ok  # the declared count is the rule; the mismatch is a warning

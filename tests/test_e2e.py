@@ -141,6 +141,8 @@ async def test_uploaded_file_is_downloaded_and_checked(any_sandbox, db_url, tmp_
                                       timeout=30)
         assert "1500字" in report["message"]["text"]
         await alice.press("提交申报")
+        await alice.wait_for("确定要提交", timeout=20)
+        await alice.press("确认提交申报")
         await alice.wait_for("申报已提交", timeout=20)
     finally:
         await stop_bot(proc)

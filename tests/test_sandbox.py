@@ -389,3 +389,96 @@ async def test_webhook_delivery_and_reply(bot, client):
     finally:
         await bot.delete_webhook()
         await runner.cleanup()
+
+
+async def test_files_the_bot_sends_are_kept_by_chat_and_name(tmp_path):
+    """Item 14: a file the bot uploads (the .docx, /mydata's JSON) is kept in the files folder under
+    its own name, after the emulator (and its temporary store) is gone."""
+    from aiogram.types import BufferedInputFile
+
+    files = tmp_path / "files"
+    runner, url, emu = await start_server(save_dir=files)
+    b, client = make_bot(url), SandboxClient(url)
+    try:
+        await client.send(1001, "/register")
+        sent = await b.send_document(1001, BufferedInputFile(b"form v1", filename="推荐申请表.docx"))
+        event = (await client.messages(1001))[-1]
+        assert event["saved"] == str(files / "1001" / "推荐申请表.docx")
+        await b.send_document(1001, BufferedInputFile(b"form v1", filename="推荐申请表.docx"))  # same bytes
+        await b.send_document(1001, BufferedInputFile(b"form v2", filename="推荐申请表.docx"))
+        await b.send_document(1001, BufferedInputFile(b'{"a": 1}', filename="mydata.json"))
+        await b.send_document(1001, sent.document.file_id)  # sent again by file_id: nothing new to keep
+        saved = [e.get("saved") for e in (await client.messages(1001))[-4:]]
+        assert saved == [str(files / "1001" / "推荐申请表.docx"), str(files / "1001" / "推荐申请表 (2).docx"),
+                         str(files / "1001" / "mydata.json"), None]
+        assert (await client.state())["files_dir"] == str(files)
+    finally:
+        await b.session.close()
+        await client.close()
+        await runner.cleanup()
+    assert not emu.data_dir.exists()  # the emulator's own store was temporary
+    assert (files / "1001" / "推荐申请表.docx").read_bytes() == b"form v1"
+    assert (files / "1001" / "推荐申请表 (2).docx").read_bytes() == b"form v2"
+
+
+async def test_control_api_lists_its_endpoints(sandbox, client):
+    url = sandbox[0]
+    endpoints = await client.endpoints()
+    paths = {(e["method"], e["path"]) for e in endpoints}
+    assert {("POST", "/control/send"), ("POST", "/control/press"), ("POST", "/control/upload"),
+            ("GET", "/control/wait"), ("GET", "/control/state"), ("GET", "/control/")} <= paths
+    assert all(e["does"] for e in endpoints)
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/control/") as resp:
+        assert resp.status == 200 and (await resp.json())["endpoints"] == endpoints
+
+
+def test_reset_deletes_only_the_sandbox_s_own_folder(tmp_path, monkeypatch):
+    from bot.sandbox.cli import _parse, reset
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    (tmp_path / "data" / "sandbox" / "files" / "1001").mkdir(parents=True)
+    (tmp_path / "data" / "sandbox" / "kepubot.sqlite3").write_bytes(b"db")
+    (tmp_path / "data" / "kepubot.sqlite3").write_bytes(b"the real bot's")
+    said = reset(_parse(["--reset"]))
+    assert "deleted data/sandbox/" in said
+    assert not (tmp_path / "data" / "sandbox").exists() and (tmp_path / "data" / "kepubot.sqlite3").exists()
+    assert "did not exist" in reset(_parse(["--reset"]))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit, match="only data/sandbox"):
+        reset(_parse(["--reset"]))
+    assert (tmp_path / "data" / "kepubot.sqlite3").exists()
+
+
+async def test_headless_sandbox_prints_no_chat_hints(tmp_path):
+    """`kepubot sandbox --no-chat` says where things are (control API, kept files, log) but not how
+    to chat (:as …), and --reset says what it deleted."""
+    import signal
+    import sys
+
+    (tmp_path / "data" / "sandbox").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "DATABASE_URL", "ADMIN_IDS")}
+    # stands in for the bot: one getUpdates (the sandbox then says the bot is ready), then idles
+    poll_once = ("import os, time, urllib.request; urllib.request.urlopen(os.environ['BOT_API_URL'] + '/bot' + "
+                 "os.environ['BOT_TOKEN'] + '/getUpdates').read(); time.sleep(60)")
+    idle = f"{sys.executable} -c \"{poll_once}\""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.sandbox", "--no-chat", "--reset", "--port", "0", "--bot-cmd", idle,
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    lines: list[str] = []
+    try:
+        while not any("bot ready" in line for line in lines):
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, lines
+            lines.append(line.decode())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+    out = "".join(lines) + rest.decode()
+    assert out.index("bot starting…") < out.index("✅ bot ready (@sandbox_123456_bot)")
+    assert "reset: deleted data/sandbox/" in out
+    assert "/control/ (GET it for the list of endpoints)" in out
+    assert "kept in data/sandbox/files/<user id>/" in out
+    assert "operator: user 9000" in out
+    assert ":as" not in out and ":restart" not in out

@@ -161,7 +161,7 @@ def test_data_folder_and_database_are_private(tmp_path):
     db.chmod(0o644)
     old = os.umask(0o022)
     try:
-        secure_data_dir(load_settings(bot_token="1:a", data_dir=data, _env_file=None))
+        secure_data_dir(load_settings(bot_token="1:a", data_dir=data, database_url="", _env_file=None))
         assert os.umask(0o022) == 0o077
     finally:
         os.umask(old)

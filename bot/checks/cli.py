@@ -5,9 +5,11 @@ Exit code: 0 the files pass, 1 some error-level item failed or is unknown, 2 usa
 (unknown category, missing file, bad --declare, unreadable campaign file).
 
 Without --declare only the files are checked (declared rules such as the originality declaration
-are left out, and a line says so); with any --declare every declared rule is judged, and missing
-answers count as unknown, as in the bot. Values are JSON when they parse as JSON (2, true,
-["光的折射", "彩虹"]), else text ("是", "否" also work for yes/no rules).
+are left out, and the footer names them with their keys); estimates from the package are still
+compared with the rules' minimums (an H5 zip with 3 HTML files and no page sections: "3个页面文件，少于
+6页", a warning). With any --declare every declared rule is judged, and missing answers count as
+unknown, as in the bot (the footer names the keys still missing). Values are JSON when they parse as
+JSON (2, true, ["光的折射", "彩虹"]), else text ("是", "否" also work for yes/no rules).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import json
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.checks import messages as msg
 from bot.checks.core import MEASURED_METRICS, check_files
 from bot.checks.report import Item, Report
 
-__all__ = ["main", "render_text"]
+if TYPE_CHECKING:
+    from bot.campaign import Rule
+
+__all__ = ["declare_footer", "main", "render_text"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,9 +114,36 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
-        skipped = [r.title for r in rules if r.metric not in MEASURED_METRICS] if report.files_only else []
-        print(render_text(report, skipped))
+        declared_rules = [r for r in rules if r.metric not in MEASURED_METRICS]
+        print(render_text(report, declare_footer(report, declared_rules)))
     return 0 if report.ok else 1
+
+
+def declare_footer(report: Report, declared_rules: list[Rule]) -> list[str]:
+    """Footer lines naming the keys one may declare for the category ("originality_declared=true
+    原创声明"): when only the files were checked, or when some declared rules stayed unknown
+    (missing or unreadable answers), first the keys still needed."""
+    keys: dict[str, Rule] = {}
+    for rule in declared_rules:
+        keys.setdefault(rule.metric, rule)
+    if not keys:
+        return []
+
+    def described(metrics: list[str]) -> str:
+        parts = []
+        for metric in metrics:
+            rule = keys[metric]
+            example = msg.DECLARE_EXAMPLE["bool" if isinstance(rule.value, bool) else "number"]
+            parts.append(msg.DECLARE_KEY.format(key=metric, example=example, title=rule.title))
+        return "；".join(parts)
+
+    if report.files_only:
+        return [msg.FILES_ONLY_NOTE.format(keys=described(list(keys)))]
+    unknown = {it.rule_id for it in report.items if it.status == "unknown"}
+    missing = [m for m in keys if any(r.metric == m and r.id in unknown for r in declared_rules)]
+    if not missing:
+        return []
+    return [msg.DECLARE_MISSING.format(keys=described(missing)), msg.DECLARE_KEYS.format(keys=described(list(keys)))]
 
 
 # --------------------------------------------------------------------------- text rendering
@@ -136,8 +168,8 @@ def _icon(item: Item) -> str:
     return msg.STATUS_ICONS[item.status]
 
 
-def render_text(report: Report, skipped_declared: list[str] | None = None) -> str:
-    """The compact terminal table."""
+def render_text(report: Report, footer: list[str] | None = None) -> str:
+    """The compact terminal table, then the footer's lines (see declare_footer)."""
     series = len(report.files) > 1
     lines = [f"类别：{report.category_name}（{report.category}）"]
     if series:
@@ -162,6 +194,5 @@ def render_text(report: Report, skipped_declared: list[str] | None = None) -> st
     )
     verdict = f"✅ {msg.SUMMARY_OK}" if report.ok else f"❌ {msg.SUMMARY_FAIL}"
     lines.append(f"结果：{verdict}（{counts}）")
-    if skipped_declared:
-        lines.append(msg.FILES_ONLY_NOTE.format(titles="、".join(skipped_declared)))
+    lines.extend(footer or [])
     return "\n".join(lines)

@@ -10,7 +10,14 @@ duration, and a truncated video leaves out the bit rate (computed from a cut fil
 
 Metrics the library measures are listed in MEASURED_METRICS; every other metric a rule names is read
 from `declared` (what the creator stated in the form), so a new declared metric in next year's
-campaign file needs no code.
+campaign file needs no code. Some declared counts can be estimated from a package (an H5's pages, a
+game's levels: bot/checks/estimates.py): the estimate is an "estimate.<metric>" warning-level item,
+compared with the declared number, or without one with the rule's minimum. The declared rule itself
+is judged only when files_only is False: a declared number below the minimum is the form's error,
+not the file's.
+
+A report's metrics keep what judging needs (per file: "measured", "skipped", "estimates"), so
+`rejudge()` can judge a stored report again with new declared answers, without the file.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.checks import messages as msg
 from bot.checks.archive import DOCX_LIMITS, ZipFacts, ZipLimits, inspect_zip, zip_kind
+from bot.checks.estimates import estimate_levels, estimate_pages
 from bot.checks.media import image_metrics, image_size_metrics, parse_media, track_dicts, video_metrics
 from bot.checks.report import Item, Report
 from bot.checks.sniff import HEAD_BYTES, expected_kinds, sniff_head
@@ -38,7 +46,7 @@ from bot.checks.text import (
 if TYPE_CHECKING:
     from bot.campaign import Campaign, Category, Rule
 
-__all__ = ["MEASURED_METRICS", "check", "check_files", "evaluate"]
+__all__ = ["MEASURED_METRICS", "check", "check_files", "evaluate", "problem_report", "rejudge"]
 
 MEASURED_METRICS = frozenset(
     {
@@ -71,9 +79,12 @@ class _File:
     info: dict[str, Any] = field(default_factory=dict)  # raw details for Report.metrics
     items: list[Item] = field(default_factory=list)  # file problems
     zip: ZipFacts | None = None
+    label_text: str | None = None  # the stored label of a file judged again (rejudge)
 
     @property
     def label(self) -> str:
+        if self.label_text is not None:
+            return self.label_text
         name = msg.KIND_NAMES.get(self.kind, self.kind)
         return f"{name}（{'，'.join(self.details)}）" if self.details else name
 
@@ -94,7 +105,9 @@ def check(
     declared: the form's answers keyed by metric name, e.g. {"originality_declared": True,
     "knowledge_points": 2} (a list counts its non-empty entries). None is the same as {}: every
     declared rule is then "unknown", and an unknown error-level rule blocks.
-    files_only=True leaves the declared rules out (for checking a file on its own, e.g. the CLI).
+    files_only=True leaves the declared rules out (for checking a file on its own: the CLI, a file
+    in the bot whose form is judged apart); `declared` is then still compared with the package's
+    estimates (an H5 with fewer pages than declared gets a warning).
     Raises FileNotFoundError for a missing path and UnknownCategoryError for an unknown id.
     """
     return check_files([path], category, campaign, declared, files_only=files_only)
@@ -121,6 +134,23 @@ def check_files(
     return _report(cat, campaign, files, declared, files_only)
 
 
+def problem_report(
+    name: str,
+    category: str | Category,
+    campaign: Campaign,
+    rule_id: str,
+    **fields: Any,
+) -> Report:
+    """A report holding one file problem found around the check rather than in it: the check ran out
+    of its time or memory budget ("file.too_complex"). Rules are left out: nothing was measured."""
+    cat = campaign.category(category) if isinstance(category, str) else category
+    f = _File(path=Path(name), name=name, kind="unknown", usable=False)
+    f.items.append(_file_item(f, rule_id, category=cat.name, **fields))
+    return Report(category=cat.id, category_name=cat.name, files=[name], items=list(f.items),
+                  detected_type=f.label, metrics={name: {"kind": f.kind, "detected_type": f.label}},
+                  files_only=True)
+
+
 def evaluate(
     metrics: Mapping[str, Any],
     category: str | Category,
@@ -142,6 +172,59 @@ def evaluate(
     return _report(cat, campaign, [f], declared, files_only)
 
 
+def rejudge(
+    report: Mapping[str, Any],
+    category: str | Category,
+    campaign: Campaign,
+    declared: Mapping[str, Any] | None = None,
+    *,
+    files_only: bool = True,
+) -> Report:
+    """Judge a stored report (`Report.to_dict()` output) again without its files: with new declared
+    answers (a creator edited the pages), or the campaign's current thresholds. Items about the file
+    itself ("file.*": empty, wrong type, unreadable, unsafe zip …) stay as they were; rules on
+    measured metrics and the estimates are judged from the metrics the report holds; the declared
+    rules are judged from `declared` unless files_only.
+    A report stored before the metrics carried "measured"/"skipped"/"estimates" is read as well as
+    it can be (measured values from their metric names, an H5's page estimate from "html_pages")."""
+    cat = campaign.category(category) if isinstance(category, str) else category
+    stored = [_stored_item(d) for d in report.get("items", [])]
+    kept = [it for it in stored if it.rule_id in msg.FILE_PROBLEMS]
+    names = list(report.get("files") or [])
+    all_metrics = report.get("metrics") or {}
+    files = []
+    for name in names:
+        m = dict(all_metrics.get(name) or {})
+        kind = m.pop("kind", "unknown")
+        label = m.pop("detected_type", None)
+        measured = m.pop("measured", None)
+        skipped = m.pop("skipped", None)
+        if measured is None:  # an older report
+            measured = {k: m[k] for k in MEASURED_METRICS if k in m}
+        if skipped is None:
+            skipped = MEASURED_METRICS - measured.keys()
+            if kind in ("video", "audio"):
+                skipped |= _video_skips(measured)
+        if "estimates" not in m and kind == "zip" and isinstance(m.get("html_pages"), int):
+            m["estimates"] = {"pages": {"value": m["html_pages"], "source": "html_files",
+                                        "files": m["html_pages"], "sections": 0, "entry": ""}}
+        f = _File(path=Path(name), name=name, kind=kind, label_text=label)
+        f.info = m
+        f.metrics = dict(measured)
+        f.skipped = set(skipped)
+        f.items = [it for it in kept if it.file == name]
+        f.usable = not any(it.blocking for it in f.items)
+        files.append(f)
+    if not files:
+        raise ValueError("rejudge() needs a report with at least one file")
+    return _report(cat, campaign, files, declared, files_only)
+
+
+def _stored_item(d: Mapping[str, Any]) -> Item:
+    fields = Item.__dataclass_fields__
+    return Item(**{k: v for k, v in d.items() if k in fields})
+
+
 def _report(
     cat: Category,
     campaign: Campaign,
@@ -157,10 +240,10 @@ def _report(
             item = _measured_item(rule, files)
             if item is not None:
                 items.append(item)
-        elif not files_only:
-            items.append(_declared_item(rule, answers))
-            if rule.metric == "pages":
-                items.extend(_page_mismatch_items(rule, answers, files))
+        else:
+            if not files_only:
+                items.append(_declared_item(rule, answers))
+            items.extend(_estimate_items(rule, answers, files))
 
     if len(files) == 1:
         detected = files[0].label
@@ -175,7 +258,16 @@ def _report(
         files=[f.name for f in files],
         items=items,
         detected_type=detected,
-        metrics={f.name: {"kind": f.kind, "detected_type": f.label, **f.info} for f in files},
+        metrics={
+            f.name: {
+                "kind": f.kind,
+                "detected_type": f.label,
+                **f.info,
+                "measured": dict(f.metrics),
+                "skipped": sorted(f.skipped),
+            }
+            for f in files
+        },
         files_only=files_only,
     )
 
@@ -305,12 +397,7 @@ def _measure_video(f: _File, cat: Category, mi: Any, text: Any) -> None:
     f.info.update(vm)
     for metric in ("short_side_px", "bitrate_bps", "duration_s", "has_video_track", "not_truncated"):
         f.metrics[metric] = vm.get(metric)
-    if not vm["has_video_track"]:
-        f.skipped |= _PICTURE_METRICS
-        if not vm["not_truncated"]:  # nothing readable at all: the truncation is the reason
-            f.skipped.add("has_video_track")
-    elif not vm["not_truncated"]:
-        f.skipped.add("bitrate_bps")
+    f.skipped |= _video_skips(vm)
     details = [vm.get("container")]
     if vm["has_video_track"]:
         size = msg.LABEL_PARTS["size"].format(w=vm["width"], h=vm["height"]) if vm["width"] else ""
@@ -324,6 +411,17 @@ def _measure_video(f: _File, cat: Category, mi: Any, text: Any) -> None:
     if not vm["not_truncated"]:
         details.append(msg.LABEL_PARTS["incomplete"])
     f.details = [d for d in details if d]
+
+
+def _video_skips(vm: Mapping[str, Any]) -> set[str]:
+    """Rules left out for a video: no picture → no resolution, bit rate, duration; a truncated file
+    → no bit rate (computed from a cut file it is wrong)."""
+    if not vm.get("has_video_track"):
+        skipped = set(_PICTURE_METRICS)
+        if not vm.get("not_truncated"):  # nothing readable at all: the truncation is the reason
+            skipped.add("has_video_track")
+        return skipped
+    return set() if vm.get("not_truncated") else {"bitrate_bps"}
 
 
 def _measure_image(f: _File, cat: Category, mi: Any, text: Any) -> None:
@@ -432,6 +530,23 @@ def _measure_zip(f: _File, cat: Category, mi: Any, text: Any) -> None:
     f.details.append(msg.LABEL_PARTS["zip_files"].format(files=facts.files))
     if f.kind == "zip":
         f.details.append(msg.LABEL_PARTS["html_pages"].format(pages=len(facts.html_pages)))
+    if f.usable:
+        estimates = _estimates(f, cat, facts)
+        if estimates:
+            f.info["estimates"] = estimates
+
+
+def _estimates(f: _File, cat: Category, facts: ZipFacts) -> dict[str, dict[str, Any]]:
+    """The estimates the category's rules can use ("pages" of an H5 zip, "levels" of a game)."""
+    metrics = {r.metric for r in cat.rules}
+    out: dict[str, dict[str, Any]] = {}
+    if "pages" in metrics and f.kind == "zip":
+        out["pages"] = estimate_pages(f.path, facts.html_pages)
+    if "levels" in metrics:
+        levels = estimate_levels(f.path, facts.names)
+        if levels is not None:
+            out["levels"] = levels
+    return out
 
 
 def _measure_nothing(f: _File, cat: Category, mi: Any, text: Any) -> None:
@@ -560,29 +675,54 @@ def _declared_item(rule: Rule, answers: dict[str, Any]) -> Item:
     )
 
 
-def _page_mismatch_items(rule: Rule, answers: dict[str, Any], files: list[_File]) -> list[Item]:
-    """H5: fewer .html/.htm files in the zip than the declared pages → a warning."""
+def _declared_number(rule: Rule, answers: Mapping[str, Any]) -> float | None:
+    raw = answers.get(rule.metric)
+    if raw is None or isinstance(rule.value, bool):
+        return None
     try:
-        declared = _coerce(rule, answers.get(rule.metric)) if answers.get(rule.metric) is not None else None
+        value = _coerce(rule, raw)
     except ValueError:
-        declared = None
-    if declared is None or isinstance(declared, bool):
+        return None
+    return None if isinstance(value, bool) else value
+
+
+def _estimate_items(rule: Rule, answers: Mapping[str, Any], files: list[_File]) -> list[Item]:
+    """The package's estimate of a declared count (bot/checks/estimates.py), one item per file that
+    has one: compared with the declared number, or without one with the rule's minimum. A warning
+    when lower: the declared number is what the rule judges."""
+    texts = msg.ESTIMATES.get(rule.metric)
+    if texts is None or isinstance(rule.value, bool):
         return []
+    declared = _declared_number(rule, answers)
     out = []
     for f in files:
-        if f.zip is None or f.kind != "zip" or not f.usable:
+        est = (f.info.get("estimates") or {}).get(rule.metric) if f.usable else None
+        if not isinstance(est, dict) or not isinstance(est.get("value"), int | float):
             continue
-        found = len(f.zip.html_pages)
-        if found < declared:
-            out.append(
-                _file_item(
-                    f,
-                    "file.h5_pages_mismatch",
-                    found=found,
-                    declared=_num_text(declared),
-                    measured=found,
-                )
+        value = est["value"]
+        fields: dict[str, Any] = {
+            **est,
+            "title": rule.title,
+            "expected": rule.expected,
+            "bound": rule.format_amount(rule.value[0] if isinstance(rule.value, tuple) else rule.value),
+            "declared": "" if declared is None else rule.format_amount(declared),
+        }
+        fields["count"] = texts["count"].get(est.get("source"), "").format(**fields)
+        against = "minimum" if declared is None else "declared"
+        ok = rule.passes(value) if declared is None else value >= declared
+        out.append(
+            Item(
+                rule_id=f"estimate.{rule.metric}",
+                title=texts["title"],
+                level=texts["level"],
+                status="pass" if ok else "fail",
+                measured=value,
+                measured_text=texts["measured" if ok else f"below_{against}"].format(**fields),
+                expected=texts[f"expected_{against}"].format(**fields) if ok else "",
+                hint="" if ok else texts[f"hint_{against}"].format(**fields),
+                file=f.name,
             )
+        )
     return out
 
 

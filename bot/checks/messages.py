@@ -21,7 +21,8 @@ FILE_PROBLEMS: dict[str, tuple[str, str, str]] = {
 FILE_PROBLEM_MEASURED: dict[str, str] = {rid: p["measured"] for rid, p in _t["file_problems"].items()}
 FILE_PROBLEM_EXPECTED: dict[str, str] = {rid: p["expected"] for rid, p in _t["file_problems"].items()}
 UNREADABLE_REASONS: dict[str, str] = _t["unreadable_reasons"]
-ZIP_REASONS: dict[str, str] = _t["zip_reasons"]  # follows the word "压缩包" in file.zip_bomb
+ZIP_REASONS: dict[str, str] = _t["zip_reasons"]
+BUDGET_REASONS: dict[str, str] = _t["budget_reasons"]  # a check stopped for its time or memory budget  # follows the word "压缩包" in file.zip_bomb
 KIND_NAMES: dict[str, str] = _t["kind_names"]
 LABEL_PARTS: dict[str, str] = _t["label_parts"]
 KIND_EXPECTED: dict[str, str] = _t["kind_expected"]
@@ -29,6 +30,8 @@ STATUS_ICONS: dict[str, str] = _t["status_icons"]
 FAIL_ICONS: dict[str, str] = _t["fail_icons"]
 HAS_VIDEO = {True: _t["has_video"]["yes"], False: _t["has_video"]["no"]}
 NOT_TRUNCATED = {True: _t["not_truncated"]["yes"], False: _t["not_truncated"]["no"]}
+# declared metric -> texts of its estimate from inside a package (see bot/checks/estimates.py)
+ESTIMATES: dict[str, dict] = _t["estimates"]
 
 DECLARED_MISSING_TEXT = _w["declared_missing_text"]
 DECLARED_MISSING_HINT = _w["declared_missing_hint"]
@@ -49,3 +52,7 @@ SUMMARY_OK = _w["summary_ok"]
 SUMMARY_FAIL = _w["summary_fail"]
 SUMMARY_COUNTS = _w["summary_counts"]
 FILES_ONLY_NOTE = _w["files_only_note"]
+DECLARE_KEYS = _w["declare_keys"]
+DECLARE_KEY = _w["declare_key"]
+DECLARE_MISSING = _w["declare_missing"]
+DECLARE_EXAMPLE = {"number": _w["declare_example_number"], "bool": _w["declare_example_bool"]}

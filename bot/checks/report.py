@@ -79,6 +79,15 @@ class Report:
     def has(self, rule_id: str) -> bool:
         return any(i.rule_id == rule_id for i in self.items)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """The report to_dict() gave (stored, or sent from a checking process)."""
+        names = set(Item.__dataclass_fields__)
+        return cls(category=d["category"], category_name=d["category_name"], files=list(d["files"]),
+                   items=[Item(**{k: v for k, v in i.items() if k in names}) for i in d["items"]],
+                   detected_type=d["detected_type"], metrics=dict(d.get("metrics") or {}),
+                   files_only=bool(d.get("files_only")))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (only str, int, float, bool, None, lists and dicts)."""
         return {

@@ -78,4 +78,5 @@ def application_form(campaign: Campaign, on_saved) -> Form:
             f.Field("declaration", f.choice(declare), accepts=frozenset({f.CHOICE}), choices=declare),
         ),
         on_submit=submit,
+        confirm_label="form.save_draft",  # the summary saves a draft; submitting comes after the files
     ))

@@ -5,6 +5,10 @@ The draft lives in FSM data (SQL or Redis storage), so it survives a restart:
     {"form": name, "fid": nonce, "step": i, "values": {...}, "extra": {...}, "editing": bool}
 Every button carries the draft's nonce and step: a button of an older prompt or of a finished
 form is refused instead of acting on the wrong draft.
+
+Editing from the summary: the first answer that changes keeps a copy of the last complete answers
+("before", with "origin" the field changed). A dependent answer that is then missing is asked with
+the reason; leaving the edit while one is missing restores that copy instead of asking again.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Form:
     fields: tuple[Field, ...]
     on_submit: Callable[[SubmitContext], Awaitable[str]]  # returns the text that confirms success
     confirm: bool = True  # show the summary before submitting
+    confirm_label: str = "form.confirm"  # the summary's button (labels.toml key): what confirming does
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -84,6 +89,7 @@ class Form:
 
 
 SUMMARY_CHARS = 200  # of each answer shown in the summary
+CURRENT_CHARS = 100  # of the current answer shown when editing it
 FORMS: dict[str, Form] = {}  # filled when the routers are built (some forms read the campaign)
 
 
@@ -129,10 +135,19 @@ async def start_form(form: Form, chat_id: int, bot: Bot, state: FSMContext, text
         return
     await state.set_state(FormSG.asking)
     await state.set_data(data)
+    # the intro counts what the steps will count: the questions that apply with the answers so far
+    applying = sum(1 for f in form.fields if f.applies(data["values"]))
+    varies = any(f.when is not None for f in form.fields)
     # the intro also closes a "share my phone" keyboard an earlier form may have left open
     await bot.send_message(chat_id, texts.render("forms/intro", form=form.name, extra=data["extra"],
-                                                 total=len(form.fields)), reply_markup=ReplyKeyboardRemove())
+                                                 total=applying, varies=varies), reply_markup=ReplyKeyboardRemove())
     await ask(form, data, chat_id, bot, texts)
+
+
+def _missing(form: Form, values: dict[str, Any]) -> int | None:
+    """The first required question that applies and has no answer (e.g. after an edit changed what applies)."""
+    return next((i for i, f in enumerate(form.fields)
+                 if f.applies(values) and values.get(f.name) is None and not f.optional), None)
 
 
 def _next_step(form: Form, values: dict[str, Any], start: int, direction: int = 1) -> int | None:
@@ -144,8 +159,9 @@ def _next_step(form: Form, values: dict[str, Any], start: int, direction: int = 
     return None
 
 
-async def ask(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts, *,
-              error: Invalid | None = None) -> None:
+def prompt_text(form: Form, data: dict[str, Any], texts: Texts) -> str:
+    """The current question as it is shown: why it is asked (after an edit), its header, the
+    prompt, and the current answer when editing."""
     fld = form.fields[data["step"]]
     values = data["values"]
     shown = [f for f in form.fields if f.applies(values)]
@@ -153,8 +169,40 @@ async def ask(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: T
     prompt = texts.render(f"forms/{form.name}/{fld.name}", values=values, extra=data["extra"],
                           current=values.get(fld.name), limits=fld.limits)
     header = texts.render("forms/step", number=number, total=len(shown), editing=data["editing"],
-                          optional=fld.optional, label=texts.label(f"forms.{form.name}.{fld.name}"))
+                          optional=fld.optional, label=field_label(form, fld.name, texts))
     body = f"{header}\n{prompt}"
+    origin = data.get("origin")
+    if data["editing"] and origin and origin != fld.name and values.get(fld.name) is None and not fld.optional:
+        before = data.get("before") or {}
+        reason = texts.render("forms/because", changed=field_label(form, origin, texts),
+                              field=field_label(form, fld.name, texts), again=before.get(fld.name) is not None,
+                              choose=bool(fld.options(values)))
+        body = f"{reason}\n\n{body}"
+    if data["editing"] and values.get(fld.name) not in (None, "", []):
+        current = display(fld, values[fld.name], values, texts, limit=CURRENT_CHARS)
+        body += "\n\n" + texts.render("forms/current", value=current)
+    return body
+
+
+def field_label(form: Form, name: str, texts: Texts) -> str:
+    return texts.label(f"forms.{form.name}.{name}")
+
+
+def quoted(label: str) -> str:
+    """A name inside a list joined by 、 (or beside others): one that contains 、 itself is quoted."""
+    return f"「{label}」" if "、" in label else label
+
+
+def bare(label: str) -> str:
+    """A button's words without its leading emoji, to name the button in a sentence."""
+    head, _, rest = label.partition(" ")
+    return rest if rest and not any(c.isalnum() for c in head) else label
+
+
+async def ask(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts, *,
+              error: Invalid | None = None) -> None:
+    fld = form.fields[data["step"]]
+    body = prompt_text(form, data, texts)
     if error is not None:
         body = texts.render(f"forms/errors/{error.template}", **error.context) + "\n\n" + body
     markup: InlineKeyboardMarkup | ReplyKeyboardMarkup
@@ -182,8 +230,12 @@ def field_keyboard(form: Form, fld: Field, data: dict[str, Any], texts: Texts) -
         kb.row(InlineKeyboardButton(text=texts.label("form.done"),
                                     callback_data=FormCB(fid=fid, step=step, action="done").pack()))
     if data["editing"]:
-        nav.append(InlineKeyboardButton(text=texts.label("form.to_summary"),
-                                        callback_data=FormCB(fid=fid, step=step, action="summary").pack()))
+        # leaving the edit: back to the summary; while a dependent answer is missing, that means
+        # restoring the answers from before the change (without such a copy, the answer is needed)
+        missing = _missing(form, data["values"]) is not None
+        if not missing or data.get("before"):
+            nav.append(InlineKeyboardButton(text=texts.label("form.undo_edit" if missing else "form.to_summary"),
+                                            callback_data=FormCB(fid=fid, step=step, action="summary").pack()))
     elif _next_step(form, data["values"], step - 1, -1) is not None:
         nav.append(InlineKeyboardButton(text=texts.label("form.back"),
                                         callback_data=FormCB(fid=fid, step=step, action="back").pack()))
@@ -201,25 +253,24 @@ def choice_text(opt: Choice, texts: Texts) -> str:
     return texts.label(opt.label) if opt.label else opt.text
 
 
-def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts) -> str:
+def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts, *, limit: int = SUMMARY_CHARS) -> str:
     if value is None or value == "" or value == []:
         return texts.label("form.empty")
     options = {opt.value: choice_text(opt, texts) for opt in fld.options(values)}
     if isinstance(value, list):
-        return "、".join(options.get(v, str(v)) for v in value)
+        return "、".join(quoted(options.get(v, str(v))) for v in value)
     if isinstance(value, str) and value in options:
         return options[value]
     if isinstance(value, dict) and "file_name" in value:
         return value.get("file_name") or texts.label("form.file")
     text = str(value)
     # a summary of long answers must still fit one message (4096 characters)
-    return text if len(text) <= SUMMARY_CHARS else texts.label("form.shortened", start=text[:SUMMARY_CHARS],
-                                                               length=len(text))
+    return text if len(text) <= limit else texts.label("form.shortened", start=text[:limit], length=len(text))
 
 
 async def show_summary(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts) -> None:
     values = data["values"]
-    rows = [{"name": f.name, "label": texts.label(f"forms.{form.name}.{f.name}"),
+    rows = [{"name": f.name, "label": quoted(field_label(form, f.name, texts)),
              "value": display(f, values.get(f.name), values, texts)}
             for f in form.fields if f.applies(values)]
     fid = data["fid"]
@@ -228,18 +279,22 @@ async def show_summary(form: Form, data: dict[str, Any], chat_id: int, bot: Bot,
         kb.add(InlineKeyboardButton(text=texts.label("form.edit", label=row["label"]),
                                     callback_data=FormCB(fid=fid, step=-1, action="edit", arg=row["name"]).pack()))
     kb.adjust(2)
-    kb.row(InlineKeyboardButton(text=texts.label("form.confirm"),
+    kb.row(InlineKeyboardButton(text=texts.label(form.confirm_label),
                                 callback_data=FormCB(fid=fid, step=-1, action="confirm").pack()))
     kb.row(InlineKeyboardButton(text=texts.label("form.cancel"),
                                 callback_data=FormCB(fid=fid, step=-1, action="cancel").pack()))
-    await bot.send_message(chat_id, texts.render("forms/summary", form=form.name, rows=rows, extra=data["extra"]),
+    await bot.send_message(chat_id, texts.render("forms/summary", form=form.name, rows=rows, extra=data["extra"],
+                                                 confirm=bare(texts.label(form.confirm_label))),
                            reply_markup=kb.as_markup(), disable_web_page_preview=True)
 
 
 def keep(fld: Field, data: dict[str, Any], value: Any) -> None:
-    """Store an answer; a changed answer drops the answers that depended on it."""
+    """Store an answer; a changed answer drops the answers that depended on it. The same answer
+    again changes nothing. The first change of an edit keeps the complete answers from before it."""
     values = data["values"]
     if fld.name in values and values[fld.name] != value:
+        if data.get("editing") and "before" not in data:
+            data["before"], data["origin"] = dict(values), fld.name
         for name in fld.resets:
             values.pop(name, None)
     values[fld.name] = value
@@ -251,8 +306,10 @@ async def advance(form: Form, data: dict[str, Any], state: FSMContext, chat_id: 
     following = None if data["editing"] else _next_step(form, data["values"], data["step"] + 1)
     if data["editing"]:
         # an edit may reveal a field that now applies and has no answer yet; then the queued corrections
-        following = next((i for i, f in enumerate(form.fields)
-                          if f.applies(data["values"]) and f.name not in data["values"] and not f.optional), None)
+        following = _missing(form, data["values"])
+        if following is None:  # complete again: nothing to restore any more
+            data.pop("before", None)
+            data.pop("origin", None)
         queue = data.get("queue") or []
         while following is None and queue:
             name = queue.pop(0)
@@ -364,8 +421,10 @@ def build() -> Router:
         await advance(form, data, state, message.chat.id, bot, texts, ctx)
 
     @router.message(FormSG.reviewing, NotCommand())
-    async def on_text_at_summary(message: Message, texts: Texts) -> None:
-        await message.answer(texts.render("forms/use_buttons"))
+    async def on_text_at_summary(message: Message, state: FSMContext, texts: Texts) -> None:
+        form, _ = await current(state)
+        confirm = bare(texts.label(form.confirm_label if form else "form.confirm"))
+        await message.answer(texts.render("forms/use_buttons", confirm=confirm))
 
     @router.callback_query(FormCB.filter())
     async def on_button(callback: CallbackQuery, callback_data: FormCB, state: FSMContext, bot: Bot,
@@ -385,8 +444,15 @@ def build() -> Router:
             await multi_choice(callback, cb, form, fld, data, state, texts,
                                context(data, person, session, bot, texts, chat_id))
             return
+        if cb.action == "summary" and _missing(form, data["values"]) is not None and not data.get("before"):
+            # a required answer is missing and there is nothing to restore: say so instead of asking again
+            needed = form.fields[_missing(form, data["values"]) or 0].name
+            await callback.answer(texts.render("forms/errors/still_missing", field=field_label(form, needed, texts)),
+                                  show_alert=True)
+            return
         await callback.answer()
-        await _drop_buttons(callback)
+        if cb.action != "pick":  # a pick is echoed in its question instead
+            await _drop_buttons(callback)
         if cb.action == "cancel":
             await state.clear()
             await bot.send_message(chat_id, texts.render("cancelled", had_state=True), reply_markup=ReplyKeyboardRemove())
@@ -403,11 +469,19 @@ def build() -> Router:
             try:
                 value = fld.parse(Answer(CHOICE, text=cb.arg, from_user_id=chat_id), data["values"])
             except Invalid as problem:
+                await _drop_buttons(callback)
                 await ask(form, data, chat_id, bot, texts, error=problem)
                 return
+            await _echo(callback, prompt_text(form, data, texts), display(fld, value, data["values"], texts), texts)
             keep(fld, data, value)
             await advance(form, data, state, chat_id, bot, texts, context(data, person, session, bot, texts, chat_id))
         elif cb.action == "summary":
+            if _missing(form, data["values"]) is not None and data.get("before"):
+                # leaving while a dependent answer is missing: back to the answers before the change
+                origin = data.pop("origin", None)
+                data["values"] = data.pop("before")
+                await bot.send_message(chat_id, texts.render(
+                    "forms/restored", changed=field_label(form, origin, texts) if origin else ""))
             await advance(form, {**data, "editing": True}, state, chat_id, bot, texts, None)
         elif cb.action == "edit":
             if not reviewing or not any(f.name == cb.arg and f.applies(data["values"]) for f in form.fields):
@@ -447,7 +521,7 @@ async def multi_choice(callback: CallbackQuery, cb: FormCB, form: Form, fld: Fie
             await callback.answer(texts.render("forms/errors/pick_at_least_one"), show_alert=True)
             return
         await callback.answer()
-        await _drop_buttons(callback)
+        await _echo(callback, prompt_text(form, data, texts), display(fld, chosen, data["values"], texts), texts)
         data["values"][fld.name] = chosen
         await advance(form, data, state, ctx.chat_id, ctx.bot, texts, ctx)
         return
@@ -481,6 +555,19 @@ async def _drop_buttons(callback: CallbackQuery) -> None:
             await callback.message.edit_reply_markup(reply_markup=None)
         except Exception:  # already gone or too old to edit: nothing to tidy
             log.debug("could not remove buttons", exc_info=True)
+
+
+async def _echo(callback: CallbackQuery, question: str, answer: str, texts: Texts) -> None:
+    """Show the chosen answer in the question it answered (without its buttons), so the chat reads
+    as questions and answers."""
+    if not isinstance(callback.message, Message):
+        return
+    try:
+        await callback.message.edit_text(question + "\n\n" + texts.render("forms/chosen", answer=answer),
+                                         reply_markup=None, disable_web_page_preview=True)
+    except Exception:  # too old to edit, or too long with the answer: just tidy the buttons
+        log.debug("could not echo the choice", exc_info=True)
+        await _drop_buttons(callback)
 
 
 class NotCommand(Filter):

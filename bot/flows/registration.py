@@ -66,10 +66,10 @@ def registration_form(campaign: Campaign) -> Form:
             reg = await registration.save_form(ctx.session, ctx.person.id, ctx.values)
         except registration.NameTaken:
             raise f.Invalid("name_taken", name=ctx.values["account_name"], field="account_name") from None
-        document = recommendation_form.build(ctx.values)
+        subject = campaign.subject_type(reg.subject_type)
+        document = recommendation_form.build(ctx.values, needs_seal=subject.needs_seal)
         await ctx.bot.send_document(ctx.chat_id, BufferedInputFile(document, filename=form_filename(ctx.values)),
                                     caption=ctx.texts.render("registration/form_caption"))
-        subject = campaign.subject_type(reg.subject_type)
         return ctx.texts.render("registration/next_steps", needs_seal=subject.needs_seal,
                                 recommender=reg.recommender)
 
@@ -116,7 +116,8 @@ async def submit_rejection(ctx: SubmitContext) -> str:
         kb.button(text=ctx.texts.label("registration.fix"), callback_data=RegCB(id=reg.id, action="fix").pack())
         await notify(ctx.session, [reg.user_id], ctx.texts.render("registration/rejected", reason=reg.decision_reason,
                                                               fields=registration.fixes_of(reg)), kb.as_markup())
-    return ctx.texts.render("registration/decided", outcome=outcome.value, approve=False, id=reg_id)
+    return ctx.texts.render("registration/decided", outcome=outcome.value, approve=False, id=reg_id,
+                            account_name=ctx.extra.get("account_name", ""))
 
 
 REJECTION = register(Form(

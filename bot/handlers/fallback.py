@@ -4,27 +4,71 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Router
-from aiogram.types import CallbackQuery, ErrorEvent, Message
+from aiogram import Bot, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.flows.engine import FormSG
-from bot.keyboards import main_menu
+from bot.callbacks import TypedQuestionCB
+from bot.config import Settings
+from bot.flows.engine import FormSG, start_form
+from bot.flows.fields import TEXT, Answer, Invalid
+from bot.flows.inquiry import QUESTION
+from bot.keyboards import button, main_menu
 from bot.render import Texts
+from bot.services import registration
 from bot.services.users import Person
 from bot.ui import kind_of
 
 log = logging.getLogger(__name__)
+FILES = ("document", "photo", "video", "audio")
+TYPED = "typed_question"  # FSM data key: free text typed on the main menu, for 发给工作人员
 
 
 def build() -> Router:
     router = Router(name="fallback")
 
     @router.message()
-    async def unexpected(message: Message, texts: Texts, raw_state: str | None = None,
-                         person: Person | None = None) -> None:
+    async def unexpected(message: Message, texts: Texts, state: FSMContext, session: AsyncSession,
+                         raw_state: str | None = None, person: Person | None = None) -> None:
         in_form = raw_state in (FormSG.asking.state, FormSG.reviewing.state)
-        await message.answer(texts.render("unexpected", kind=kind_of(message), in_form=in_form),
-                             reply_markup=None if in_form else main_menu(texts, person))
+        kind = kind_of(message)
+        markup = None if in_form else main_menu(texts, person)
+        registered, offer = None, False
+        if not in_form and kind in FILES and person is not None:
+            # only a file costs a query: its hint depends on whether the person may apply yet
+            reg = await registration.for_user(session, person.id)
+            registered = reg.status if reg else "none"
+        elif raw_state is None and kind == "text" and message.text and markup is not None:
+            # free text on the main menu may be a question: offer to pass it on to the staff; the
+            # text waits in the person's FSM data (never in button data) until they press
+            await state.set_data({TYPED: {"n": message.message_id, "text": message.text}})
+            ask = button(texts, "registration.ask_typed", TypedQuestionCB(n=message.message_id).pack())
+            markup = InlineKeyboardMarkup(inline_keyboard=[[ask], *markup.inline_keyboard])
+            offer = True
+        await message.answer(texts.render("unexpected", kind=kind, in_form=in_form, registered=registered,
+                                           offer=offer),
+                             reply_markup=markup)
+
+    @router.callback_query(TypedQuestionCB.filter())
+    async def ask_typed(callback: CallbackQuery, callback_data: TypedQuestionCB, bot: Bot, state: FSMContext,
+                        texts: Texts, settings: Settings, raw_state: str | None = None) -> None:
+        """「把这个问题发给工作人员」 under the hint: the 咨询 form with the typed text as the question,
+        asking only its category; the form from the start when the text is gone or can't be used."""
+        typed = (await state.get_data()).get(TYPED) if raw_state is None else None
+        values = None
+        if typed and typed.get("n") == callback_data.n:
+            try:
+                values = {"question": QUESTION.field("question").parse(Answer(TEXT, text=typed["text"]), {})}
+            except Invalid:
+                values = None
+        await callback.answer()
+        extra = {"admin_ids": sorted(settings.admin_ids)}
+        if values:
+            await start_form(QUESTION, callback.from_user.id, bot, state, texts, extra=extra, values=values,
+                             edit_only=["topic"])
+        else:
+            await start_form(QUESTION, callback.from_user.id, bot, state, texts, extra=extra)
 
     @router.callback_query()
     async def stale(callback: CallbackQuery, texts: Texts) -> None:

@@ -1,20 +1,30 @@
-"""咨询: anyone asks the staff a question; an admin answers it from the notification."""
+"""咨询: anyone asks the staff a question; an admin answers it from the notification or from the
+list of open questions (/questions, or the count on the operators' /start)."""
 
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import InquiryCB, MenuCB, Section
 from bot.config import Settings
+from bot.filters import HasRole
 from bot.flows.engine import start_form
 from bot.flows.inquiry import ANSWER, QUESTION
+from bot.keyboards import questions_list
 from bot.render import Texts
 from bot.services import inquiries
 from bot.services.users import Person, Role
+from bot.ui import show
+
+
+async def questions_view(texts: Texts, session: AsyncSession) -> tuple[str, InlineKeyboardMarkup]:
+    """Operators' list of open questions, oldest first, each with a 回复 button."""
+    waiting, total = await inquiries.open_questions(session)
+    return texts.render("inquiry/open_list", questions=waiting, total=total), questions_list(texts, waiting)
 
 
 def build() -> Router:
@@ -32,6 +42,19 @@ def build() -> Router:
     async def ask_button(callback: CallbackQuery, bot: Bot, state: FSMContext, texts: Texts, settings: Settings) -> None:
         await callback.answer()
         await open_question(callback.from_user.id, bot, state, texts, settings)
+
+    @router.message(Command("questions"), HasRole(Role.admin))
+    async def questions_command(message: Message, texts: Texts, session: AsyncSession) -> None:
+        """/questions (operators): the questions waiting for an answer."""
+        text, markup = await questions_view(texts, session)
+        await message.answer(text, reply_markup=markup)
+
+    @router.callback_query(MenuCB.filter(F.section == Section.questions))
+    async def questions_button(callback: CallbackQuery, texts: Texts, person: Person, session: AsyncSession) -> None:
+        if not person.has(Role.admin):
+            await callback.answer(texts.render("not_allowed"), show_alert=True)
+            return
+        await show(callback, *await questions_view(texts, session))
 
     @router.callback_query(InquiryCB.filter())
     async def reply_button(callback: CallbackQuery, callback_data: InquiryCB, bot: Bot, state: FSMContext,

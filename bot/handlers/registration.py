@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import json
-
 from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
@@ -23,12 +22,13 @@ from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_fi
 from bot.keyboards import back_to_menu, button, main_menu
 from bot.notify import notify
 from bot.render import Texts
-from bot.services import personal_data, recommendation_form, registration, submissions
+from bot.services import personal_data, recommendation_form, registration
 from bot.services.registration import SCAN, Status
 from bot.services.users import Person, Role
 from bot.ui import show
 
 parse_scan = f.document(SCAN_EXTENSIONS, MAX_FILE)
+MIN_SCAN_SIDE = 1000  # px on the long side: a smaller photo of an A4 form is hard to read
 
 
 def profile_keyboard(texts: Texts, reg) -> InlineKeyboardMarkup:
@@ -84,11 +84,10 @@ def build(campaign: Campaign) -> Router:
     @router.message(StateFilter(None), Carries("document", "photo"))
     async def scan(message: Message, bot: Bot, texts: Texts, session: AsyncSession, person: Person,
                    settings: Settings) -> None:
-        """A photo or PDF sent outside any form: the scan of the signed and sealed form, if one is awaited."""
+        """A photo or PDF sent outside any form: the scan of the signed and sealed form, if one is
+        awaited, or a newer one replacing the scan that waits for review."""
         reg = await registration.for_user(session, person.id)
-        awaiting = reg is not None and (reg.status == Status.awaiting_seal.value or
-                                        (reg.status == Status.rejected.value and registration.fixes_of(reg) == [SCAN]))
-        if not awaiting:
+        if not registration.scan_awaited(reg):
             raise SkipHandler  # not ours: the fallback explains what files are for
         answer = answer_of(message)
         try:
@@ -98,31 +97,59 @@ def build(campaign: Campaign) -> Router:
                                  texts.render("registration/scan_again"))
             return
         file["kind"] = answer.kind
+        small = None
+        if message.photo:  # Telegram states a photo's size; a document image's size is unknown here
+            largest = message.photo[-1]
+            if max(largest.width, largest.height) < MIN_SCAN_SIDE:
+                small = max(largest.width, largest.height)
         outcome, reg = await registration.attach_scan(session, person.id, file)
-        if outcome is not registration.ScanOutcome.accepted or reg is None:
+        if outcome is registration.ScanOutcome.not_expected or reg is None:
             raise SkipHandler
-        await message.answer(texts.render("registration/scan_received"))
-        await notify_staff(session, texts, sorted(settings.admin_ids), reg)
+        await message.answer(texts.render("registration/scan_received", replaced=outcome is registration.ScanOutcome.replaced,
+                                          small=small, min_side=MIN_SCAN_SIDE))
+        await notify_staff(session, texts, sorted(settings.admin_ids), reg, small=small)
 
-    async def notify_staff(session: AsyncSession, texts: Texts, chat_ids: list[int], reg) -> None:
+    async def notify_staff(session: AsyncSession, texts: Texts, chat_ids: list[int], reg, *,
+                           small: int | None = None) -> None:
+        """The operators' card: the generated form, the 经历附页 and the scan, then the applicant's
+        answers, who they are on Telegram, and what was asked in earlier rounds."""
         values = registration.values_of(reg)
-        scan = json.loads(reg.scan)
+        card = await registration.staff_card(session, reg)
         kb = InlineKeyboardBuilder()
         kb.button(text=texts.label("registration.approve"), callback_data=RegCB(id=reg.id, action="approve").pack())
         kb.button(text=texts.label("registration.reject"), callback_data=RegCB(id=reg.id, action="reject").pack())
-        document = BufferedInputFile(recommendation_form.build(values), filename=form_filename(values))
-        text = texts.render("registration/for_staff", reg=reg, values=values,
-                            subject=campaign.subject_type(reg.subject_type).name)
-        await notify(session, chat_ids, text, kb.as_markup(),
-                     attachments=[("document", document), (scan["kind"], scan["file_id"])])
+        subject = campaign.subject_type(reg.subject_type)
+        document = BufferedInputFile(recommendation_form.build(values, needs_seal=subject.needs_seal),
+                                     filename=form_filename(values))
+        attachments: list = [("document", document)]
+        if card.experience_file:
+            attachments.append((registration.sent_as(card.experience_file), card.experience_file["file_id"]))
+        if card.scan:
+            attachments.append((registration.sent_as(card.scan), card.scan["file_id"]))
+        text = texts.render("registration/for_staff", reg=reg, values=values, subject=subject.name, card=card,
+                            small=small, min_side=MIN_SCAN_SIDE)
+        await notify(session, chat_ids, text, kb.as_markup(), attachments=attachments)
+
+    async def list_pending(chat_id: int, bot: Bot, texts: Texts, session: AsyncSession) -> None:
+        waiting, total = await registration.pending(session)
+        await bot.send_message(chat_id, texts.render("registration/pending", shown=len(waiting), total=total))
+        for reg in waiting:
+            await notify_staff(session, texts, [chat_id], reg)
 
     @router.message(Command("pending"), HasRole(Role.admin))
-    async def pending(message: Message, texts: Texts, session: AsyncSession) -> None:
+    async def pending(message: Message, bot: Bot, texts: Texts, session: AsyncSession) -> None:
         """Operators: the registrations waiting for a decision, each with its form, scan and buttons."""
-        waiting, total = await registration.pending(session)
-        await message.answer(texts.render("registration/pending", shown=len(waiting), total=total))
-        for reg in waiting:
-            await notify_staff(session, texts, [message.chat.id], reg)
+        await list_pending(message.chat.id, bot, texts, session)
+
+    @router.callback_query(MenuCB.filter(F.section == Section.pending))
+    async def pending_button(callback: CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
+                             person: Person) -> None:
+        """The operators' list of registrations from a button (their /start counts): as /pending."""
+        if not person.has(Role.admin):
+            await callback.answer(texts.render("not_allowed"), show_alert=True)
+            return
+        await callback.answer()
+        await list_pending(callback.from_user.id, bot, texts, session)
 
     # ---------------------------------------------------------------- operators decide
 
@@ -133,8 +160,13 @@ def build(campaign: Campaign) -> Router:
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         reg = await registration.by_id(session, callback_data.id)
-        if reg is None or reg.status != Status.pending_review.value:
-            await callback.answer(texts.render("registration/not_pending", found=reg is not None), show_alert=True)
+        if reg is None or reg.status == Status.erased.value:
+            # the applicant deleted their data: this card's buttons can never work again
+            await callback.answer(texts.render("registration/gone", erased=reg is not None), show_alert=True)
+            await drop_buttons(callback)
+            return
+        if reg.status != Status.pending_review.value:
+            await callback.answer(texts.render("registration/not_pending", found=True), show_alert=True)
             return
         if callback_data.action == "reject":
             await callback.answer()
@@ -143,7 +175,7 @@ def build(campaign: Campaign) -> Router:
             return
         outcome, reg = await registration.decide(session, reg.id, person.id, approve=True)
         await show(callback, texts.render("registration/decided", outcome=outcome.value, approve=True,
-                                          id=callback_data.id))
+                                          id=callback_data.id, account_name=reg.account_name if reg else ""))
         if outcome is registration.Decision.done and reg is not None:
             await notify(session, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name))
 
@@ -171,13 +203,15 @@ def build(campaign: Campaign) -> Router:
     @router.callback_query(ProfileCB.filter(F.action == "mydata"))
     async def mydata(event: Message | CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
                      person: Person) -> None:
-        """Everything the bot holds on this person, as a JSON file."""
+        """Everything the bot holds on this person: a short summary, then the whole as a JSON file."""
         if isinstance(event, CallbackQuery):
             await event.answer()
         data = await personal_data.export(session, person.id)
-        body = json.dumps(data.__dict__ if data else {}, ensure_ascii=False, indent=2).encode()
-        await bot.send_document(person.id, BufferedInputFile(body, filename=f"我的数据-{person.id}.json"),
-                                caption=texts.render("registration/mydata"))
+        if data is None:
+            return
+        await bot.send_message(person.id, texts.render("registration/mydata", data=data))
+        await bot.send_document(person.id, BufferedInputFile(data.json(), filename=f"我的数据-{person.id}.json"),
+                                caption=texts.render("registration/mydata_file"))
 
     @router.message(Command("deletedata"))
     @router.callback_query(ProfileCB.filter(F.action == "erase"))
@@ -185,23 +219,31 @@ def build(campaign: Campaign) -> Router:
                         person: Person) -> None:
         if isinstance(event, CallbackQuery):
             await event.answer()
-        reg = await registration.for_user(session, person.id)
-        submitted = [s for s in await submissions.mine(session, person.id) if s.status == "submitted"]
+        plan = await personal_data.erasure_plan(session, person.id)
         kb = InlineKeyboardBuilder()
         kb.button(text=texts.label("registration.erase_yes"), callback_data=ProfileCB(action="erase_yes").pack())
         kb.button(text=texts.label("menu.back"), callback_data=MenuCB(section=Section.home).pack())
         kb.adjust(1)
-        await bot.send_message(person.id, texts.render("registration/erase_confirm", reg=reg, submitted=len(submitted)),
+        await bot.send_message(person.id, texts.render("registration/erase_confirm", plan=plan),
                                reply_markup=kb.as_markup())
 
     @router.callback_query(ProfileCB.filter(F.action == "erase_yes"))
     async def erase(callback: CallbackQuery, state: FSMContext, texts: Texts, session: AsyncSession,
                     person: Person) -> None:
-        await personal_data.erase(session, person.id)
+        done = await personal_data.erase(session, person.id)
         await state.clear()
-        await show(callback, texts.render("registration/erased"), main_menu(texts, None))
+        await show(callback, texts.render("registration/erased", plan=done), main_menu(texts, None))
 
     return router
+
+
+async def drop_buttons(callback: CallbackQuery) -> None:
+    """Take the buttons off the message pressed (an operator's card that can no longer be acted on)."""
+    if isinstance(callback.message, Message) and callback.message.reply_markup:
+        try:
+            await callback.message.edit_reply_markup(reply_markup=None)
+        except TelegramBadRequest:  # already gone, or too old to edit: the alert said enough
+            pass
 
 
 def group_of(campaign: Campaign, recommender: str) -> str:

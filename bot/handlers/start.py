@@ -15,7 +15,7 @@ from bot.filters import PrivateChat
 from bot.flows.engine import draft_of, resume_button
 from bot.keyboards import back_to_menu, categories_menu, category_back, main_menu, staff_menu
 from bot.render import Texts
-from bot.services import users
+from bot.services import outbox, staff, users
 from bot.services.users import Person, Role
 from bot.ui import show
 
@@ -28,15 +28,18 @@ SECTION_TEMPLATES = {
 }
 
 
-async def welcome_view(texts: Texts, person: Person, state: FSMContext,
-                       raw_state: str | None) -> tuple[str, InlineKeyboardMarkup]:
-    """The welcome with the menu for this person's roles, offering to continue an unfinished form."""
+async def welcome_view(texts: Texts, person: Person, state: FSMContext, raw_state: str | None,
+                       session: AsyncSession) -> tuple[str, InlineKeyboardMarkup]:
+    """The welcome with the menu for this person's roles, offering to continue an unfinished form;
+    operators also see what waits for them (one query, made for operators only)."""
     roles = sorted(r.value for r in person.roles if r is not Role.creator)
     draft = await draft_of(state, raw_state)
-    markup = main_menu(texts, person)
+    waiting = await staff.waiting(session) if person.has(Role.admin) else None
+    markup = main_menu(texts, person, waiting)
     if draft is not None:
         markup.inline_keyboard.insert(0, [resume_button(texts, draft)])
-    text = texts.render("welcome", name=person.first_name, roles=roles, draft=draft["form"] if draft else None)
+    text = texts.render("welcome", name=person.first_name, roles=roles, draft=draft["form"] if draft else None,
+                        waiting=waiting)
     return text, markup
 
 
@@ -56,18 +59,22 @@ def build() -> Router:
                 person = Person(id=person.id, first_name=person.first_name, roles=person.roles | {role})
                 await set_commands_for(bot, texts, person.id, person.roles)
             await message.answer(texts.render("invite_redeemed", outcome=outcome.value, role=role.value if role else ""))
-        await welcome(message, texts, person, state, raw_state)
+        await welcome(message, texts, person, state, raw_state, session)
 
     @router.message(CommandStart())
     async def start(message: Message, texts: Texts, person: Person, state: FSMContext,
-                    raw_state: str | None) -> None:
+                    raw_state: str | None, session: AsyncSession) -> None:
         """Welcome, what the programme is, and the main menu for this person's roles; an unfinished
         form is offered to continue where it stopped."""
-        await welcome(message, texts, person, state, raw_state)
+        await welcome(message, texts, person, state, raw_state, session)
 
     async def welcome(message: Message, texts: Texts, person: Person, state: FSMContext,
-                      raw_state: str | None) -> None:
-        text, markup = await welcome_view(texts, person, state, raw_state)
+                      raw_state: str | None, session: AsyncSession) -> None:
+        if person.roles - {Role.creator}:
+            # staff may have been notified before they ever opened the bot (Telegram refused: the
+            # notifications were held); their /start lets those go out now, after this reply
+            await outbox.release_held(session, [person.id])
+        text, markup = await welcome_view(texts, person, state, raw_state, session)
         await message.answer(text, reply_markup=markup, disable_web_page_preview=True)
 
     @router.message(Command("help"))
@@ -85,11 +92,11 @@ def build() -> Router:
 
     @router.callback_query(MenuCB.filter())
     async def menu(callback: CallbackQuery, callback_data: MenuCB, texts: Texts, person: Person,
-                   campaign: Campaign, state: FSMContext, raw_state: str | None) -> None:
+                   campaign: Campaign, state: FSMContext, raw_state: str | None, session: AsyncSession) -> None:
         """Main-menu navigation: each section replaces the menu message, with a way back."""
         section = callback_data.section
         if section is Section.home:
-            await show(callback, *await welcome_view(texts, person, state, raw_state))
+            await show(callback, *await welcome_view(texts, person, state, raw_state, session))
         elif section is Section.categories:
             await show(callback, texts.render("categories"), categories_menu(texts, campaign.categories))
         elif section is Section.staff:
@@ -97,6 +104,8 @@ def build() -> Router:
                 await callback.answer(texts.render("not_allowed"), show_alert=True)
                 return
             await show(callback, texts.render("staff_menu"), staff_menu(texts))
+        elif section not in SECTION_TEMPLATES:  # a section whose feature router did not take it
+            await callback.answer(texts.render("stale_button"), show_alert=True)
         else:
             extra = {"roles": [r.value for r in person.roles]} if section is Section.help else {}
             await show(callback, texts.render(SECTION_TEMPLATES[section], **extra), back_to_menu(texts))

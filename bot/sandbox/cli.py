@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import sys
 import tempfile
@@ -24,13 +25,15 @@ Type a message to send it as the current user; the number of a shown button pres
 (other numbers are sent as text; `:say 6` sends a number that is also a button's, as text).
   :say TEXT                         send TEXT as it is
   :as ID [name]                     talk as another person (the user id is the chat id)
+                                    an invite link …?start=inv_CODE: `:as 3001 新老师`, then `/start inv_CODE`
   :upload PATH [document|photo|video] [caption]   send a file (default: document)
   :contact [phone]                  share your phone number
   :buttons                          show the current buttons again
   :restart                          restart the bot process
   :log [N]                          show the last N lines of the bot's log
   :help                             this help
-  :quit                             stop the bot and leave (also Ctrl-D)"""
+  :quit                             stop the bot and leave (also Ctrl-D)
+Files the bot sends (the .docx, /mydata's JSON) are kept in the files folder shown at start."""
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -48,6 +51,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--log", default=None, help="bot log file (default: a file in the temp dir)")
     ap.add_argument("--operator", type=int, default=9000,
                     help="user id made operator (ADMIN_IDS) when ADMIN_IDS is not set (default %(default)s)")
+    ap.add_argument("--files", default=None,
+                    help="where to keep the files the bot sends (default: the sandbox's data folder/files, "
+                         "i.e. data/sandbox/files)")
+    ap.add_argument("--reset", action="store_true",
+                    help="delete data/sandbox/ (the sandbox's database, conversations and kept files) first")
     ap.add_argument("--real-window", action="store_true",
                     help="keep the campaign's own application window (by default the sandbox extends its end "
                          "to next year so that applications can be tried)")
@@ -69,7 +77,10 @@ def sandbox_env(args: argparse.Namespace, base_url: str, work: Path) -> tuple[di
         said.append(f"data: {env['DATA_DIR']}")
     if not env.get("ADMIN_IDS"):
         env["ADMIN_IDS"] = str(args.operator)
-        said.append(f"operator: type ':as {args.operator} 运营' to act as the programme's staff")
+        if args.no_chat:
+            said.append(f"operator: user {args.operator} (ADMIN_IDS)")
+        else:
+            said.append(f"operator: type ':as {args.operator} 运营' to act as the programme's staff")
     if not args.real_window and not env.get("CAMPAIGN_FILE"):
         from bot.campaign import DEFAULT_CAMPAIGN_PATH
 
@@ -82,6 +93,61 @@ def sandbox_env(args: argparse.Namespace, base_url: str, work: Path) -> tuple[di
             env["CAMPAIGN_FILE"] = str(copy)
             said.append(f"campaign: the application window is extended to {year}-12-31 here (--real-window keeps it)")
     return env, said
+
+
+def sandbox_dir() -> Path:
+    """The sandbox's own data folder (database, kept files) when DATA_DIR and DATABASE_URL are unset."""
+    return Path.cwd() / "data" / "sandbox"
+
+
+def files_dir(args: argparse.Namespace) -> Path:
+    """Where the files the bot sends are kept: --files, else the bot's data folder/files."""
+    if args.files:
+        return Path(args.files).expanduser().resolve()
+    return Path(os.environ.get("DATA_DIR") or sandbox_dir()).resolve() / "files"
+
+
+def reset(args: argparse.Namespace) -> str:
+    """--reset: delete data/sandbox/, only when the sandbox uses it (never a DATA_DIR or database set
+    in the environment, which may be a real bot's). Returns what was done, to print."""
+    if os.environ.get("DATA_DIR") or os.environ.get("DATABASE_URL"):
+        raise SystemExit("sandbox: --reset deletes only data/sandbox/; DATA_DIR or DATABASE_URL is set, so the "
+                         "data is elsewhere: delete it yourself if you mean to")
+    folder = sandbox_dir()
+    shown = _shown(folder)
+    if not folder.exists():
+        return f"reset: {shown}/ did not exist; starting empty"
+    shutil.rmtree(folder)
+    return f"reset: deleted {shown}/ (the sandbox's database, conversations and kept files); starting empty"
+
+
+def _shown(path: Path | str) -> str:
+    """A path relative to the current folder when it is inside it (shorter to read)."""
+    path = Path(path)
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+async def wait_ready(client: SandboxClient, bot: BotProcess | None, say, timeout: float = 120,
+                     hint: str = "") -> bool:
+    """Tell the person when the bot answers: it has called getMe and polls for updates. Until then
+    what they type waits in the emulator, so a first /start does not seem to hang unexplained."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if bot is not None and bot.proc is not None and bot.proc.returncode is not None:
+            return False  # the exit is reported by BotProcess.on_exit
+        with contextlib.suppress(Exception):
+            state = await client.state()
+            polling = [b for b in state["bots"] if b["polling"]]
+            if polling:
+                say(f"✅ bot ready (@{polling[0]['username']}){hint}")
+                return True
+        await asyncio.sleep(0.2)
+    say(f"the bot has not started polling after {timeout:.0f} s; :log shows its log")
+    return False
 
 
 class BotProcess:
@@ -190,6 +256,8 @@ class TerminalChat:
         if "document" in msg:
             d = msg["document"]
             lines.append(f"📎 {d.get('file_name')} ({_size(d.get('file_size', 0))})")
+        if ev.get("saved"):
+            lines.append(self._style("2", f"(saved: {_shown(ev['saved'])})"))
         if "photo" in msg:
             p = msg["photo"][-1]
             lines.append(f"🖼 photo {p['width']}x{p['height']}")
@@ -371,6 +439,8 @@ class TerminalChat:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.out(f"Chatting as {self.names[self.user_id] or 'user'} ({self.user_id}). :help for commands.")
+        self.out("⏳ bot starting… (what you type now is delivered when it is ready)")
+        ready = asyncio.create_task(wait_ready(self.client, self.bot, self.out, hint=": type /start"))
         self._start_poller()
         inputs = self.lines()
         stop_wait = asyncio.create_task(stop.wait())
@@ -393,6 +463,7 @@ class TerminalChat:
                     self.out(f"(sandbox: {e})")
         finally:
             stop_wait.cancel()
+            ready.cancel()
             if self._poller is not None:
                 self._poller.cancel()
             if self.tty:
@@ -413,10 +484,19 @@ class TerminalChat:
 
 async def _run(args: argparse.Namespace) -> int:
     bot_id = int(args.token.split(":", 1)[0]) if args.token.split(":", 1)[0].isdigit() else 123456
+    files = files_dir(args)
     runner, base_url, _emulator = await start_server(args.host, args.port, local_mode=args.local,
-                                                     default_bot_id=bot_id)
+                                                     default_bot_id=bot_id, save_dir=files)
     port = runner.addresses[0][1]
-    print(f"Sandbox Bot API: {base_url}   control: {base_url}/control/   local mode: {args.local}", flush=True)
+    if args.reset:  # after the port is ours: no other sandbox on it is using the folder
+        try:
+            print(reset(args), flush=True)
+        except SystemExit:
+            await runner.cleanup()
+            raise
+    print(f"Sandbox Bot API: {base_url}   control API: {base_url}/control/ (GET it for the list of endpoints)"
+          f"   local mode: {args.local}", flush=True)
+    print(f"Files the bot sends (the .docx, /mydata's JSON) are kept in {_shown(files)}/<user id>/", flush=True)
     bot = None
     if args.bot_cmd != "":
         cmd = shlex.split(args.bot_cmd) if args.bot_cmd else [sys.executable, "-m", "bot", "run"]
@@ -448,7 +528,10 @@ async def _run(args: argparse.Namespace) -> int:
             await bot.start()
         if chat is None:
             print("Running; Ctrl-C to stop.", flush=True)
+            print("bot starting…", flush=True)
+            ready = asyncio.create_task(wait_ready(client, bot, lambda line: print(line, flush=True)))
             await stop.wait()
+            ready.cancel()
         else:
             await chat.run(stop)
         return 0

@@ -177,6 +177,10 @@ class SandboxClient:
     async def state(self) -> dict:
         return await self._request("GET", "state")
 
+    async def endpoints(self) -> list[dict]:
+        """The control API's endpoints (GET /control/): method, path, fields, what each does."""
+        return (await self._request("GET", ""))["endpoints"]
+
     async def wait_polling(self, timeout: float = 30) -> None:
         """Wait until the bot has called getUpdates at least once."""
         deadline = time.monotonic() + timeout

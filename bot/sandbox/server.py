@@ -212,8 +212,12 @@ class Emulator:
         local_mode: bool = False,
         data_dir: str | os.PathLike | None = None,
         default_bot_id: int = 123456,
+        save_dir: str | os.PathLike | None = None,
     ) -> None:
         self.local_mode = local_mode
+        # a copy of each file the bot uploads (the .docx, /mydata's JSON) is kept here, by chat and
+        # name, so a person can open it; the store in data_dir is the emulator's own (file_N names)
+        self.save_dir = Path(save_dir).resolve() if save_dir is not None else None
         self._tmp: tempfile.TemporaryDirectory | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="kepubot-sandbox-")
@@ -499,15 +503,33 @@ class Emulator:
         elif markup.get("remove_keyboard"):
             chat.reply_keyboard = None
 
-    async def bot_send(self, bot: BotState, p: Params, content: dict, markup: dict | None) -> dict:
+    async def bot_send(self, bot: BotState, p: Params, content: dict, markup: dict | None, **extra: Any) -> dict:
         chat = self._writable(self.target_chat(bot, p))
         content = {**self.reply_target(chat, p), **content}
         if markup is not None:
             content["reply_markup"] = markup
         msg = self.new_message(chat, bot.user, content)
         self.apply_markup(chat, markup)
-        self.event(chat, "message", msg)
+        self.event(chat, "message", msg, **extra)
         return self.api_view(msg)
+
+    async def save_copy(self, chat: ChatState, stored: StoredFile, name: str) -> Path | None:
+        """Keep a file the bot uploaded as save_dir/<chat id>/<name> (name (2).ext when another file
+        already has that name); None when no save_dir is set."""
+        if self.save_dir is None:
+            return None
+        folder = self.save_dir / str(chat.chat["id"])
+        safe = Path(name).name.strip() or Path(stored.file_path).name
+        target, n = folder / safe, 1
+        while target.exists():
+            if target.stat().st_size == stored.size and await asyncio.to_thread(_sha256, target) == \
+                    await asyncio.to_thread(_sha256, stored.disk_path):
+                return target  # the same bytes again
+            n += 1
+            target = folder / f"{Path(safe).stem} ({n}){Path(safe).suffix}"
+        folder.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(shutil.copyfile, stored.disk_path, target)
+        return target
 
     def find_message(self, bot: BotState, p: Params, missing: str) -> tuple[ChatState, dict]:
         if p.has("inline_message_id"):
@@ -889,12 +911,17 @@ async def _input_file(emu: Emulator, bot: BotState, p: Params, name: str, kind: 
 
 def _media_method(kind: str):
     async def send_media(emu: Emulator, bot: BotState, p: Params) -> dict:
-        emu._writable(emu.target_chat(bot, p))
+        chat = emu._writable(emu.target_chat(bot, p))
         caption = _caption(emu, p)
         markup = emu.check_markup(p)
         stored, filename = await _input_file(emu, bot, p, kind, kind)
         content = await emu.media_content(bot, stored, kind, filename, p)
-        return await emu.bot_send(bot, p, {**content, **caption}, markup)
+        extra = {}
+        if filename is not None:  # a new upload (a file sent again by file_id is the user's own)
+            saved = await emu.save_copy(chat, stored, filename)
+            if saved is not None:
+                extra["saved"] = str(saved)
+        return await emu.bot_send(bot, p, {**content, **caption}, markup, **extra)
 
     return send_media
 
@@ -1230,6 +1257,29 @@ def create_app(emulator: Emulator) -> web.Application:
 
 
 # ===================================================================== control side
+# (verb, endpoint, fields, what it does): served as the list at GET /control/ and in the README
+CONTROL_ENDPOINTS = (
+    ("POST", "send", "user_id, text, [first_name, username]", "send a text message as that user"),
+    ("POST", "press", "user_id, [message_id], button_text | callback_data",
+     "press a button (inline: newest message with it, or message_id; reply keyboard: sends its text)"),
+    ("POST", "contact", "user_id, [phone_number]", "share the user's own phone number"),
+    ("POST", "upload", "user_id, path, [as=document|photo|video, caption, file_name, media_group_id]",
+     "send a file from this machine's disk as that user"),
+    ("POST", "raw_update", "update", "queue an Update object as it is (e.g. a duplicate)"),
+    ("POST", "block", "user_id, [blocked=true]", "the user blocks (or unblocks) the bot"),
+    ("POST", "fault", "[method=*, kind=429|5xx|timeout, count=1, retry_after=1, hold=60]",
+     "make the next calls of a Bot API method fail"),
+    ("POST", "reset", "[calls=false]", "clear pending faults (and the call counters)"),
+    ("GET", "messages", "user_id, [after=0]",
+     "events in the user's chat after a seq: message, edit, delete, callback_answer, chat_action "
+     "(a file the bot uploaded carries 'saved': where its copy is kept)"),
+    ("GET", "wait", "user_id, [after=0, timeout=5]", "like messages, but waits up to timeout s for a new one"),
+    ("GET", "calls", "[bot_id]", "how many times the bot called each Bot API method"),
+    ("GET", "state", "", "bots (polling?, pending updates, commands, chats), faults, data and files folders"),
+    ("GET", "", "", "this list"),
+)
+
+
 def _add_control_routes(app: web.Application, emu: Emulator) -> None:
     def handler(fn):
         async def wrapped(request: web.Request) -> web.Response:
@@ -1352,10 +1402,17 @@ def _add_control_routes(app: web.Application, emu: Emulator) -> None:
             return dict(emu.resolve_bot(data["bot_id"]).calls)
         return dict(emu.calls)
 
+    async def index(data: dict) -> dict:
+        return {"endpoints": [{"method": verb, "path": f"/control/{name}", "fields": fields, "does": does}
+                              for verb, name, fields, does in CONTROL_ENDPOINTS],
+                "notes": "GET takes query parameters, POST a JSON object; bot_id is optional everywhere "
+                         "(the only bot by default). Errors: HTTP 400 with {\"ok\": false, \"error\": ...}."}
+
     async def state(data: dict) -> dict:
         return {
             "local_mode": emu.local_mode,
             "data_dir": str(emu.data_dir),
+            "files_dir": str(emu.save_dir) if emu.save_dir else None,
             "bots": [
                 {
                     "id": b.id,
@@ -1381,6 +1438,10 @@ def _add_control_routes(app: web.Application, emu: Emulator) -> None:
         app.router.add_post(f"/control/{name}", handler(fn))
     for name, fn in {"messages": messages, "wait": wait, "calls": calls, "state": state}.items():
         app.router.add_get(f"/control/{name}", handler(fn))
+    app.router.add_get("/control/", handler(index))
+    app.router.add_get("/control", handler(index))
+    served = {(verb, name) for verb, name, *_ in CONTROL_ENDPOINTS}
+    assert served == {("POST", n) for n in routes} | {("GET", n) for n in ("messages", "wait", "calls", "state", "")}
 
 
 async def start_server(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Inquiry, User, utcnow
@@ -29,6 +30,8 @@ class InquiryView:
     question: str
     status: str
     answer: str | None
+    created_at: datetime | None = None
+    username: str | None = None
 
 
 async def ask(session: AsyncSession, user_id: int, topic: Topic, question: str) -> Inquiry:
@@ -36,6 +39,20 @@ async def ask(session: AsyncSession, user_id: int, topic: Topic, question: str) 
     session.add(inquiry)
     await session.flush()
     return inquiry
+
+
+def _view(inquiry: Inquiry, user: User) -> InquiryView:
+    return InquiryView(inquiry.id, inquiry.user_id, user.first_name, inquiry.topic, inquiry.question, inquiry.status,
+                       inquiry.answer, inquiry.created_at, user.username)
+
+
+async def open_questions(session: AsyncSession, limit: int = 10) -> tuple[list[InquiryView], int]:
+    """Questions not answered yet, oldest first, and how many there are in all (operators' list)."""
+    where = Inquiry.status == "open"
+    total = (await session.execute(select(func.count()).select_from(Inquiry).where(where))).scalar_one()
+    rows = await session.execute(select(Inquiry, User).join(User, User.id == Inquiry.user_id).where(where)
+                                 .order_by(Inquiry.created_at, Inquiry.id).limit(limit))
+    return [_view(inquiry, user) for inquiry, user in rows.all()], total
 
 
 async def get(session: AsyncSession, inquiry_id: int) -> InquiryView | None:

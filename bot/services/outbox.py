@@ -1,9 +1,13 @@
 """The outbox: notifications are rows written in the update's transaction, so they exist only if
-the update's changes were committed; the sender (bot/outbox.py) delivers them. No aiogram here."""
+the update's changes were committed; the sender (bot/outbox.py) delivers them. No aiogram here.
+
+Statuses: pending -> sending -> sent; failed (given up: blocked, bad message, too many tries);
+held (the person has no chat with the bot yet: waits, unchanged, until they open it)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,3 +69,25 @@ async def release_stuck(session: AsyncSession) -> int:
     result = await session.execute(update(OutboxMessage).where(OutboxMessage.status == "sending")
                                    .values(status="pending"))
     return result.rowcount or 0
+
+
+async def hold(session: AsyncSession, message_id: int, error: str) -> None:
+    """The chat does not exist for the bot yet (the person never opened it): keep the notification
+    until they do, without using up its tries."""
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                          .values(status="held", last_error=error[:500]))
+
+
+async def release_held(session: AsyncSession, chat_ids: Iterable[int]) -> int:
+    """The person opened the bot: their held notifications go out (the unit of work wakes the
+    sender after commit). Returns how many."""
+    chat_ids = list(chat_ids)
+    if not chat_ids:
+        return 0
+    result = await session.execute(update(OutboxMessage)
+                                   .where(OutboxMessage.chat_id.in_(chat_ids), OutboxMessage.status == "held")
+                                   .values(status="pending", not_before=utcnow()))
+    released = result.rowcount or 0
+    if released:
+        session.info["outbox"] = True
+    return released

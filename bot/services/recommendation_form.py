@@ -45,8 +45,10 @@ def _write(cell, text: str, *, bold: bool = False, align: str | None = None, siz
             paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
 
 
-def build(values: dict[str, Any]) -> bytes:
-    """The filled form as .docx bytes. `values` are the registration's answers (FIELDS)."""
+def build(values: dict[str, Any], *, needs_seal: bool = True) -> bytes:
+    """The filled form as .docx bytes. `values` are the registration's answers (FIELDS);
+    `needs_seal` is the subject type's (campaign.toml): only a unit seals, so a team's or an
+    individual's form has no place for the unit's seal."""
     from docx import Document
     from docx.enum.table import WD_ROW_HEIGHT_RULE, WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -87,8 +89,10 @@ def build(values: dict[str, Any]) -> bytes:
     subject = t["subject_types"][values["subject_type"]].format(name=values["subject_name"])
     cell = merged(1)
     _write(cell, subject, size=12)
-    for line, align in ((t["subject_note"], None), ("", None), (t["signature"], None), (t["date_blank"], "right"),
-                        (t["unit_seal"], "right")):
+    lines = [(t["subject_note"], None), ("", None), (t["signature"], None), (t["date_blank"], "right")]
+    if needs_seal:
+        lines.append((t["unit_seal"], "right"))
+    for line, align in lines:
         paragraph = cell.add_paragraph()
         _font(paragraph.add_run(line), 10.5)
         if align == "right":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Registration, utcnow
+from storage.models import Registration, User, utcnow
 
 
 class Status(StrEnum):
@@ -50,8 +51,14 @@ async def name_taken(session: AsyncSession, name: str, user_id: int) -> bool:
     return owner is not None and owner != user_id
 
 
-async def for_user(session: AsyncSession, user_id: int) -> Registration | None:
-    return (await session.execute(select(Registration).where(Registration.user_id == user_id))).scalar()
+async def for_user(session: AsyncSession, user_id: int, *, lock: bool = False) -> Registration | None:
+    """The person's live registration: an erased one (kept anonymised after /deletedata) is not
+    theirs any more, so after erasing they are a new user who may register again."""
+    query = (select(Registration).where(Registration.user_id == user_id, Registration.status != Status.erased.value)
+             .order_by(Registration.id.desc()).limit(1))
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar()
 
 
 async def by_id(session: AsyncSession, registration_id: int) -> Registration | None:
@@ -69,15 +76,33 @@ def fixes_of(reg: Registration) -> list[str]:
     return json.loads(reg.fields_to_fix) if reg.fields_to_fix else []
 
 
+def history_of(reg: Registration) -> list[dict[str, Any]]:
+    """The earlier send-backs of this registration: [{round, reason, fields, at}], oldest first."""
+    return json.loads(reg.history) if reg.history else []
+
+
+def file_of(stored: str | None) -> dict[str, Any] | None:
+    return json.loads(stored) if stored else None
+
+
+def sent_as(ref: dict[str, Any]) -> str:
+    """How to send a stored file ref again: a photo stays a photo, anything else is a document."""
+    if ref.get("kind") in ("photo", "document"):
+        return ref["kind"]
+    return "photo" if not ref.get("file_name") and (ref.get("mime_type") or "").startswith("image/") else "document"
+
+
 async def save_form(session: AsyncSession, user_id: int, values: dict[str, Any]) -> Registration:
     """Store the confirmed form (new, or corrected after a rejection). The printed form changes with
     the data, so it has to be signed and sealed again: the status goes back to awaiting_seal."""
     if await name_taken(session, values["account_name"], user_id):
         raise NameTaken(values["account_name"])
-    reg = await for_user(session, user_id)
+    reg = await for_user(session, user_id, lock=True)
     if reg is None:
-        reg = Registration(user_id=user_id, created_at=utcnow())
+        reg = Registration(user_id=user_id, created_at=utcnow(), round=1, scan_count=0)
         session.add(reg)
+    elif reg.status == Status.rejected.value:
+        reg.round = (reg.round or 1) + 1  # corrected after a send-back: the operators see a new round
     for name in FIELDS:
         value = values.get(name)
         if name == "experience_file":
@@ -86,6 +111,7 @@ async def save_form(session: AsyncSession, user_id: int, values: dict[str, Any])
     reg.account_key = account_key(values["account_name"])
     reg.status = Status.awaiting_seal.value
     reg.scan = None
+    reg.scan_count = 0
     reg.updated_at = utcnow()
     try:
         async with session.begin_nested():
@@ -97,27 +123,44 @@ async def save_form(session: AsyncSession, user_id: int, values: dict[str, Any])
 
 class ScanOutcome(StrEnum):
     accepted = "accepted"
-    not_expected = "not_expected"  # nothing awaits a scan (no registration, or under review/approved)
+    replaced = "replaced"  # a newer scan while the registration waits for review: the newest counts
+    not_expected = "not_expected"  # nothing awaits a scan (no registration, or approved)
+
+
+def scan_awaited(reg: Registration | None) -> bool:
+    """Whether a photo or PDF sent outside a form is this registration's scan: the first one, one
+    asked for again by an operator, or a replacement while the registration waits for review."""
+    if reg is None:
+        return False
+    return (reg.status in (Status.awaiting_seal.value, Status.pending_review.value)
+            or (reg.status == Status.rejected.value and fixes_of(reg) == [SCAN]))
 
 
 async def attach_scan(session: AsyncSession, user_id: int, file: dict[str, Any]) -> tuple[ScanOutcome, Registration | None]:
-    reg = await for_user(session, user_id)
+    reg = await for_user(session, user_id, lock=True)
     if reg is None:
         return ScanOutcome.not_expected, None
-    scan_requested = reg.status == Status.rejected.value and fixes_of(reg) == [SCAN]
-    if reg.status != Status.awaiting_seal.value and not scan_requested:
+    if not scan_awaited(reg):
         return ScanOutcome.not_expected, reg
+    outcome = ScanOutcome.replaced if reg.status == Status.pending_review.value else ScanOutcome.accepted
+    if reg.status == Status.rejected.value:  # only the scan was sent back: this scan is the new round
+        reg.round = (reg.round or 1) + 1
+        reg.scan_count = 0
     reg.scan = json.dumps(file, ensure_ascii=False)
+    reg.scan_count = (reg.scan_count or 0) + 1
     reg.status = Status.pending_review.value
-    reg.submitted_at = reg.updated_at = utcnow()
+    reg.updated_at = utcnow()
+    if outcome is ScanOutcome.accepted:
+        reg.submitted_at = reg.updated_at  # a replacement keeps its place in the operators' queue
     reg.decision_reason, reg.fields_to_fix = None, None
-    return ScanOutcome.accepted, reg
+    return outcome, reg
 
 
 class Decision(StrEnum):
     done = "done"
     not_pending = "not_pending"  # decided by someone else already, or changed meanwhile
-    missing = "missing"
+    erased = "erased"  # the applicant deleted their data: only an anonymised record is left
+    missing = "missing"  # no such registration (deleted with the applicant's data, or never was)
 
 
 async def decide(session: AsyncSession, registration_id: int, staff_id: int, *, approve: bool,
@@ -125,12 +168,19 @@ async def decide(session: AsyncSession, registration_id: int, staff_id: int, *, 
     reg = await session.get(Registration, registration_id, with_for_update=True)
     if reg is None:
         return Decision.missing, None
+    if reg.status == Status.erased.value:
+        return Decision.erased, reg
     if reg.status != Status.pending_review.value:
         return Decision.not_pending, reg
+    now = utcnow()
     reg.status = (Status.approved if approve else Status.rejected).value
     reg.decision_reason = reason
-    reg.fields_to_fix = None if approve else json.dumps([f for f in (fields or []) if f in FIXABLE])
-    reg.reviewed_by, reg.reviewed_at = staff_id, utcnow()
+    fixes = [f for f in (fields or []) if f in FIXABLE]
+    reg.fields_to_fix = None if approve else json.dumps(fixes)
+    reg.reviewed_by, reg.reviewed_at = staff_id, now
+    if not approve:  # the card of the next round shows what was asked before
+        reg.history = json.dumps([*history_of(reg), {"round": reg.round or 1, "reason": reason, "fields": fixes,
+                                                      "at": now.isoformat()}], ensure_ascii=False)
     return Decision.done, reg
 
 
@@ -156,4 +206,24 @@ def anonymise(reg: Registration) -> None:
     reg.account_name = ERASED
     reg.account_key = f"erased-{reg.id}"
     reg.experience_file = reg.scan = None
+    reg.decision_reason = reg.fields_to_fix = reg.history = None
     reg.status = Status.erased.value
+
+
+@dataclass(frozen=True)
+class StaffCard:
+    """What the operators' card shows beside the form: who applied (their Telegram name and
+    @username), the 经历附页 to send with it, and the earlier send-backs of a resubmission."""
+
+    name: str
+    username: str | None
+    experience_file: dict[str, Any] | None
+    scan: dict[str, Any] | None
+    history: list[dict[str, Any]]
+
+
+async def staff_card(session: AsyncSession, reg: Registration) -> StaffCard:
+    user = await session.get(User, reg.user_id)
+    name = " ".join(part for part in (user.first_name, user.last_name) if part) if user else ""
+    return StaffCard(name=name, username=user.username if user else None,
+                     experience_file=file_of(reg.experience_file), scan=file_of(reg.scan), history=history_of(reg))

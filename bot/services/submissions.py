@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,9 +23,17 @@ class Status(StrEnum):
     draft = "draft"
     submitted = "submitted"  # waiting for the experts; may still be withdrawn
     withdrawn = "withdrawn"
+    # staff sent it back for a file (staff_note says why): its files may be replaced, removed and
+    # uploaded as in a draft, then it is submitted again; its answers stay, it can't be deleted
+    returned = "returned"
+
+
+# the statuses whose files the creator may still change
+FILES_EDITABLE = frozenset({Status.draft.value, Status.returned.value})
 
 
 class FileStatus(StrEnum):
+    checking = "checking"  # recorded; being downloaded and checked in the background (bot/checker.py)
     passed = "passed"
     warnings = "warnings"  # allowed, with advice
     failed = "failed"  # an error: the submission can't go until the file is replaced or removed
@@ -51,6 +58,33 @@ class UploadMeta:
 
 class NotDraft(Exception):
     """The application was submitted or withdrawn meanwhile: its answers can't change any more."""
+
+
+# an operator's reasons for failing a big file by hand (labels: application.fail_rules.*)
+MANUAL_RULES = ("resolution", "bitrate", "duration", "unplayable", "other")
+
+# declared metrics (content/campaign.toml) and the form field whose answer gives each
+DECLARED_FIELDS = {
+    "originality_declared": "declaration",
+    "knowledge_points": "knowledge_points",
+    "pages": "pages",
+    "levels": "levels",
+    "has_content_intro": "content_intro",
+    "has_team_qualifications": "team_qualifications",
+    "has_execution_plan": "execution_plan",
+    "has_past_works": "past_works",
+}
+
+
+def files_editable(sub: Submission) -> bool:
+    return sub.status in FILES_EDITABLE
+
+
+def one_file(category: Category) -> bool:
+    """A work whose category means one version of its main file (video, article, H5, game): a
+    second upload replaces the first. A series (comics/posters) keeps several files, and so does a
+    topic (its plan may come with past works: 可随附过往作品)."""
+    return category.kind == "work" and not category.series
 
 
 def declared_of(answers: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +151,55 @@ async def file_seen(session: AsyncSession, submission_id: int, file_unique_id: s
     return (await session.execute(query)).scalar()
 
 
+async def file_of(session: AsyncSession, user_id: int, file_row_id: int) -> tuple[SubmissionFile, Submission] | None:
+    """A file row and its submission if the submission is this person's (else None: forged or gone)."""
+    row = await session.get(SubmissionFile, file_row_id)
+    if row is None:
+        return None
+    sub = await own(session, user_id, row.submission_id)
+    return (row, sub) if sub is not None else None
+
+
+async def remove_file(session: AsyncSession, sub: Submission, row: SubmissionFile) -> bool:
+    """Take one file out of a draft (or a returned application)."""
+    if not files_editable(sub) or row.submission_id != sub.id:
+        return False
+    await session.delete(row)
+    sub.updated_at = utcnow()
+    await session.flush()
+    return True
+
+
+async def replace_files(session: AsyncSession, sub: Submission) -> list[str]:
+    """Before a new version of a one-file work is checked: the earlier versions go."""
+    if not files_editable(sub):
+        return []
+    removed = await files_of(session, sub.id)
+    for row in removed:
+        await session.delete(row)
+    await session.flush()
+    return [row.file_name for row in removed]
+
+
+async def copy_as_draft(session: AsyncSession, sub: Submission) -> Submission | None:
+    """A withdrawn application reopened: a new draft with the same answers and the files that
+    passed their check (same Telegram file ids and reports: nothing is uploaded again)."""
+    if sub.status != Status.withdrawn.value:
+        return None
+    now = utcnow()
+    copy = Submission(user_id=sub.user_id, kind=sub.kind, category=sub.category, title=sub.title,
+                      answers=sub.answers, status=Status.draft.value, created_at=now, updated_at=now)
+    session.add(copy)
+    await session.flush()
+    for row in await files_of(session, sub.id):
+        if row.check_status in (FileStatus.passed.value, FileStatus.warnings.value):
+            session.add(SubmissionFile(submission_id=copy.id, file_id=row.file_id, file_unique_id=row.file_unique_id,
+                                       file_name=row.file_name, file_size=row.file_size, sent_as=row.sent_as,
+                                       check_status=row.check_status, report=row.report, created_at=now))
+    await session.flush()
+    return copy
+
+
 async def delete_draft(session: AsyncSession, sub: Submission) -> bool:
     if sub.status != Status.draft.value:
         return False
@@ -126,7 +209,7 @@ async def delete_draft(session: AsyncSession, sub: Submission) -> bool:
 
 async def remove_failed(session: AsyncSession, sub: Submission) -> list[str]:
     """Take the files that failed their check out of a draft, so corrected ones can replace them."""
-    if sub.status != Status.draft.value:
+    if not files_editable(sub):
         return []
     removed = [row for row in await files_of(session, sub.id) if row.check_status == FileStatus.failed.value]
     for row in removed:
@@ -176,35 +259,150 @@ def first_verdict(pre: Precheck, category: Category, campaign: Campaign) -> dict
     return evaluate(pre.metrics, category, campaign, files_only=True, name="telegram").to_dict()
 
 
-def check_file(path: Path, category: Category, campaign: Campaign,
-               answers: dict[str, Any]) -> tuple[FileStatus, dict[str, Any]]:
-    """The deep check of a downloaded file against the category's rules, with the form's declared
-    answers (an H5's page count is compared with its pages). Blocking: run it in a thread."""
-    from bot.checks import check
-
-    report = check(path, category, campaign, declared_of(answers))
+def status_of(report: Any) -> FileStatus:
     if not report.ok:
-        status = FileStatus.failed
-    elif report.warnings:
-        status = FileStatus.warnings
-    else:
-        status = FileStatus.passed
-    return status, report.to_dict()
+        return FileStatus.failed
+    return FileStatus.warnings if report.warnings else FileStatus.passed
+
+
+def rejudge_files(rows: list[SubmissionFile], category: Category, campaign: Campaign,
+                  answers: dict[str, Any]) -> list[SubmissionFile]:
+    """The answers changed: judge each uploaded file's stored report again (from the metrics it
+    holds, no new download), so an estimate vs the declared number is current. Returns the rows
+    whose verdict changed. Files waiting for staff or failed by staff keep their verdict."""
+    from bot.checks import rejudge
+
+    changed = []
+    declared = declared_of(answers)
+    for row in rows:
+        if not row.report or row.manual_reason or row.check_status in (FileStatus.deep_pending.value,
+                                                                         FileStatus.checking.value):
+            continue
+        report = rejudge(json.loads(row.report), category, campaign, declared)
+        status = status_of(report)
+        row.report = json.dumps(report.to_dict(), ensure_ascii=False)
+        if status.value != row.check_status:
+            row.check_status = status.value
+            changed.append(row)
+    return changed
+
+
+async def rejudge_draft(session: AsyncSession, campaign: Campaign, sub: Submission) -> list[SubmissionFile]:
+    """After the draft's answers were saved: its files judged again against the new answers."""
+    rows = await files_of(session, sub.id)
+    changed = rejudge_files(rows, campaign.category(sub.category), campaign, answers_of(sub))
+    await session.flush()
+    return changed
+
+
+MAX_FILE_NAME = 120  # characters of a person's file name kept (Telegram allows longer than a column)
+
+
+def clean_file_name(name: str | None, fallback: str = "file") -> str:
+    """A person's file name as data: no line breaks or other control characters (they would forge
+    log lines), at most MAX_FILE_NAME characters with the extension kept. It never names a path on
+    disk: downloads are stored under generated names."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in (name or "")).strip() or fallback
+    if len(cleaned) <= MAX_FILE_NAME:
+        return cleaned
+    stem, dot, ext = cleaned.rpartition(".")
+    if dot and 0 < len(ext) <= 10:
+        return stem[:MAX_FILE_NAME - len(ext) - 2] + "…." + ext
+    return cleaned[:MAX_FILE_NAME - 1] + "…"
 
 
 async def add_file(session: AsyncSession, sub: Submission, meta: UploadMeta, status: FileStatus,
-                   report: dict[str, Any] | None) -> SubmissionFile:
+                   report: dict[str, Any] | None, *, report_message_id: int | None = None) -> SubmissionFile:
+    """Record an upload. A file to be checked is recorded `checking` in the update's transaction,
+    before its check starts: a submit never sees it as done, and a restart finds it to check again."""
     row = SubmissionFile(submission_id=sub.id, file_id=meta.file_id, file_unique_id=meta.file_unique_id,
                          file_name=meta.file_name, file_size=meta.file_size, sent_as=meta.sent_as,
                          check_status=status.value, report=json.dumps(report, ensure_ascii=False) if report else None,
-                         created_at=utcnow())
+                         created_at=utcnow(), report_message_id=report_message_id,
+                         media_group_id=meta.media_group_id)
     session.add(row)
     sub.updated_at = utcnow()
     await session.flush()
     return row
 
 
+async def checking_file(session: AsyncSession, file_row_id: int) -> tuple[SubmissionFile, Submission] | None:
+    """A file whose check is still to run (or was cut short by a restart), with its submission."""
+    row = await session.get(SubmissionFile, file_row_id)
+    if row is None or row.check_status != FileStatus.checking.value:
+        return None
+    sub = await session.get(Submission, row.submission_id)
+    return (row, sub) if sub is not None else None
+
+
+async def files_checking(session: AsyncSession) -> list[int]:
+    query = select(SubmissionFile.id).where(SubmissionFile.check_status == FileStatus.checking.value)
+    return list((await session.execute(query.order_by(SubmissionFile.id))).scalars())
+
+
+async def record_check(session: AsyncSession, file_row_id: int, status: FileStatus,
+                       report: dict[str, Any] | None) -> tuple[SubmissionFile, Submission] | None:
+    """The background check's verdict; None when the file was removed (or replaced) meanwhile."""
+    row = await session.get(SubmissionFile, file_row_id, with_for_update=True)
+    if row is None or row.check_status != FileStatus.checking.value:
+        return None
+    sub = await session.get(Submission, row.submission_id)
+    if sub is None:
+        return None
+    row.check_status = status.value
+    if report is not None:
+        row.report = json.dumps(report, ensure_ascii=False)
+    return row, sub
+
+
+async def drop_unchecked(session: AsyncSession, file_row_id: int) -> tuple[SubmissionFile, Submission] | None:
+    """The file could not be downloaded (network): it is not kept, the person sends it again."""
+    found = await checking_file(session, file_row_id)
+    if found is not None:
+        await session.delete(found[0])
+    return found
+
+
+async def album_files(session: AsyncSession, sub: Submission, media_group_id: str) -> list[SubmissionFile]:
+    query = select(SubmissionFile).where(SubmissionFile.submission_id == sub.id,
+                                         SubmissionFile.media_group_id == media_group_id)
+    return list((await session.execute(query.order_by(SubmissionFile.id))).scalars())
+
+
 # ---------------------------------------------------------------- submitting
+
+
+@dataclass
+class FormError:
+    """A rule on a form answer that is not met: shown on the answer, with a button to edit it."""
+
+    field: str | None  # the application form's field (None: no field gives this value)
+    title: str
+    value: Any  # the answer as typed
+    measured_text: str
+    expected: str
+    hint: str
+    level: str
+
+
+def form_errors(campaign: Campaign, sub: Submission) -> list[FormError]:
+    """The rules on the form's declared answers (pages, levels, knowledge points, declaration …)
+    that fail or can't be told, errors first."""
+    from bot.checks import evaluate
+
+    category = campaign.category(sub.category)
+    answers = answers_of(sub)
+    metrics = {rule.id: rule.metric for rule in category.rules + campaign.common_rules}
+    report = evaluate({}, category, campaign, declared_of(answers))
+    out = []
+    for item in report.items:
+        if item.status == "pass" or item.level == "note" or item.rule_id not in metrics:
+            continue
+        name = DECLARED_FIELDS.get(metrics[item.rule_id])
+        out.append(FormError(field=name, title=item.title, value=answers.get(name) if name else None,
+                             measured_text=item.measured_text, expected=item.expected, hint=item.hint,
+                             level=item.level))
+    return sorted(out, key=lambda e: e.level != "error")
 
 
 @dataclass
@@ -212,20 +410,24 @@ class Readiness:
     ok: bool
     failed_files: list[str]
     pending_files: list[str]
+    checking_files: list[str]  # still being checked: the submit waits for them
     missing_files: bool  # a work needs at least one file
-    declared: dict[str, Any]  # the report on the form's declared rules
+    form_errors: list[FormError]  # answers that break a rule (errors block, warnings advise)
+
+    @property
+    def blocking_form_errors(self) -> list[FormError]:
+        return [e for e in self.form_errors if e.level == "error"]
 
 
 def readiness(campaign: Campaign, sub: Submission, files: list[SubmissionFile]) -> Readiness:
-    from bot.checks import evaluate
-
-    category = campaign.category(sub.category)
-    declared = evaluate({}, category, campaign, declared_of(answers_of(sub)))
+    errors = form_errors(campaign, sub)
     failed = [f.file_name for f in files if f.check_status == FileStatus.failed.value]
     pending = [f.file_name for f in files if f.check_status == FileStatus.deep_pending.value]
+    checking = [f.file_name for f in files if f.check_status == FileStatus.checking.value]
     missing = sub.kind == "work" and not files
-    return Readiness(ok=declared.ok and not failed and not missing, failed_files=failed, pending_files=pending,
-                     missing_files=missing, declared=declared.to_dict())
+    blocking = any(e.level == "error" for e in errors)
+    return Readiness(ok=not blocking and not failed and not missing and not checking, failed_files=failed,
+                     pending_files=pending, checking_files=checking, missing_files=missing, form_errors=errors)
 
 
 class SubmitOutcome(StrEnum):
@@ -235,8 +437,20 @@ class SubmitOutcome(StrEnum):
     not_draft = "not_draft"
 
 
+async def can_submit(session: AsyncSession, campaign: Campaign, sub: Submission,
+                     now: datetime) -> tuple[SubmitOutcome, Readiness | None]:
+    """What submit() would say, without submitting (before asking for confirmation)."""
+    if not files_editable(sub):
+        return SubmitOutcome.not_draft, None
+    if not campaign.is_open(now):
+        return SubmitOutcome.closed, None
+    ready = readiness(campaign, sub, await files_of(session, sub.id))
+    return (SubmitOutcome.submitted if ready.ok else SubmitOutcome.not_ready), ready
+
+
 async def submit(session: AsyncSession, campaign: Campaign, sub: Submission, now: datetime) -> tuple[SubmitOutcome, Readiness | None]:
-    if sub.status != Status.draft.value:
+    """A draft (or an application staff returned) goes to the experts when it is ready."""
+    if not files_editable(sub):
         return SubmitOutcome.not_draft, None
     if not campaign.is_open(now):
         return SubmitOutcome.closed, None
@@ -249,8 +463,8 @@ async def submit(session: AsyncSession, campaign: Campaign, sub: Submission, now
 
 
 async def withdraw(session: AsyncSession, sub: Submission) -> bool:
-    """Before review a submitted application may be taken back (it becomes withdrawn)."""
-    if sub.status != Status.submitted.value:
+    """Before review a submitted (or returned) application may be taken back (it becomes withdrawn)."""
+    if sub.status not in (Status.submitted.value, Status.returned.value):
         return False
     sub.status = Status.withdrawn.value
     sub.updated_at = utcnow()
@@ -262,20 +476,75 @@ async def withdraw(session: AsyncSession, sub: Submission) -> bool:
 
 async def awaiting_manual_check(session: AsyncSession, limit: int = 10) -> tuple[list[tuple[SubmissionFile, Submission]], int]:
     """Files stored as deep_pending, oldest first (with their submission), and how many in all."""
-    where = SubmissionFile.check_status == FileStatus.deep_pending.value
-    total = (await session.execute(select(func.count()).select_from(SubmissionFile).where(where))).scalar_one()
-    rows = await session.execute(select(SubmissionFile, Submission).join(Submission)
-                                 .where(where, Submission.status != Status.withdrawn.value)
+    where = (SubmissionFile.check_status == FileStatus.deep_pending.value,
+             Submission.status != Status.withdrawn.value)
+    total = (await session.execute(select(func.count()).select_from(SubmissionFile).join(Submission)
+                                   .where(*where))).scalar_one()
+    rows = await session.execute(select(SubmissionFile, Submission).join(Submission).where(*where)
                                  .order_by(SubmissionFile.id).limit(limit))
     return [(f, s) for f, s in rows.all()], total
 
 
-async def record_manual_check(session: AsyncSession, file_id: int, passed: bool) -> tuple[SubmissionFile, Submission] | None:
-    """Staff checked a big file by hand; None when it is no longer waiting (decided already)."""
+async def waiting_file(session: AsyncSession, file_id: int) -> tuple[SubmissionFile, Submission] | None:
+    """A file still waiting for the manual check (of an application not withdrawn), or None."""
+    row = await session.get(SubmissionFile, file_id)
+    if row is None or row.check_status != FileStatus.deep_pending.value:
+        return None
+    sub = await session.get(Submission, row.submission_id)
+    if sub is None or sub.status == Status.withdrawn.value:
+        return None
+    return row, sub
+
+
+@dataclass
+class ManualResult:
+    row: SubmissionFile
+    sub: Submission
+    returned: bool  # a submitted application went back to its creator for this file
+    reason: dict[str, Any] | None
+
+
+def reason_of(row: SubmissionFile) -> dict[str, Any] | None:
+    return json.loads(row.manual_reason) if row.manual_reason else None
+
+
+def staff_note_of(sub: Submission) -> dict[str, Any] | None:
+    return json.loads(sub.staff_note) if sub.staff_note else None
+
+
+async def record_manual_check(session: AsyncSession, file_id: int, passed: bool, *, rule: str | None = None,
+                              text: str | None = None, by: int | None = None) -> ManualResult | None:
+    """Staff checked a big file by hand; None when it is no longer waiting (decided already).
+    A failed file carries the operator's reason (a rule of MANUAL_RULES and their words); a
+    submitted application then goes back to its creator (status returned) to replace that file."""
     row = await session.get(SubmissionFile, file_id, with_for_update=True)
     if row is None or row.check_status != FileStatus.deep_pending.value:
         return None
+    sub = await session.get(Submission, row.submission_id, with_for_update=True)
+    if sub is None or sub.status == Status.withdrawn.value:
+        return None
     row.check_status = (FileStatus.passed if passed else FileStatus.failed).value
-    sub = await session.get(Submission, row.submission_id)
-    assert sub is not None
-    return row, sub
+    if passed:
+        return ManualResult(row, sub, returned=False, reason=None)
+    now = utcnow()
+    reason = {"rule": rule if rule in MANUAL_RULES else "other", "text": text or "", "by": by,
+              "at": now.isoformat()}
+    row.manual_reason = json.dumps(reason, ensure_ascii=False)
+    returned = False
+    if sub.status in (Status.submitted.value, Status.returned.value):
+        note = staff_note_of(sub) if sub.status == Status.returned.value else None
+        files = (note or {}).get("files", [])
+        files.append({"file_id": row.id, "file_name": row.file_name, "rule": reason["rule"], "text": reason["text"]})
+        sub.staff_note = json.dumps({"kind": "manual_check", "files": files, "at": now.isoformat()},
+                                    ensure_ascii=False)
+        returned = sub.status == Status.submitted.value
+        sub.status = Status.returned.value
+        sub.updated_at = now
+    await session.flush()
+    return ManualResult(row, sub, returned=returned, reason=reason)
+
+
+async def for_staff(session: AsyncSession, submission_id: int) -> Submission | None:
+    """An application as operators may open it (the caller checks the role): not someone's draft."""
+    sub = await session.get(Submission, submission_id)
+    return sub if sub is not None and sub.status != Status.draft.value else None
