@@ -214,6 +214,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
     payload: Mapped[str] = mapped_column(Text)  # JSON: text, reply_markup, attachments
+    # the person the message is about (a registration card sent to operators): erased with their data
+    about_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sending | sent | failed
     parts_sent: Mapped[int] = mapped_column(default=0)  # attachments already delivered (no repeats on retry)
     attempts: Mapped[int] = mapped_column(default=0)
