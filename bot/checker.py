@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -100,7 +101,7 @@ class Checker:
             except TelegramBadRequest as exc:  # e.g. over the cloud Bot API's 20 MB: staff check it
                 log.warning("download of file row %s refused: %s", row.id, exc.message)
                 status = FileStatus.deep_pending
-            except (TelegramAPIError, OSError, TimeoutError) as exc:  # network, disk: the person sends it again
+            except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:  # network, disk: send again
                 log.warning("download of file row %s failed: %s", row.id, exc)
                 status = None
             else:
