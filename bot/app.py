@@ -19,7 +19,7 @@ from bot.campaign import Campaign, load_campaign
 from bot.checker import Checker
 from bot.config import Settings, async_db_url, mask_token, mask_url
 from bot.handlers import get_routers
-from bot.middlewares import UnitOfWork
+from bot.middlewares import SaveBeforeReplying, UnitOfWork
 from bot.outbox import OutboxSender
 from bot.render import Texts
 from bot.retry import RetryRequests
@@ -56,6 +56,7 @@ def api_server(settings: Settings) -> TelegramAPIServer:
 def build_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot:
     session = session or AiohttpSession(api=api_server(settings))
     session.middleware(RetryRequests())
+    session.middleware(SaveBeforeReplying())
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -90,7 +91,7 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
 def build_app(settings: Settings) -> App:
     campaign = load_campaign(settings.campaign_file)
     texts = build_texts(settings, campaign)
-    engine = make_engine(async_db_url(settings.effective_database_url))
+    engine = make_engine(async_db_url(settings.effective_database_url), busy_seconds=settings.sqlite_busy_seconds)
     sessionmaker = make_sessionmaker(engine)
     storage, isolation = build_storage(settings, sessionmaker)
     dp = build_dispatcher(settings, campaign, texts, sessionmaker, storage, isolation)

@@ -28,7 +28,7 @@ from bot.checks.isolated import Budget, check_isolated
 from bot.render import Texts
 from bot.services import submissions
 from bot.services.submissions import FileStatus
-from storage.db import commit_lock
+from storage.db import write
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -118,8 +118,7 @@ class Checker:
                 done = await submissions.record_check(session, row.id, status, report)
             album = (await submissions.album_files(session, done[1], row.media_group_id)
                      if done is not None and row.media_group_id else [])
-            async with commit_lock(self.sessionmaker):
-                await session.commit()
+            await write(session, session.commit)
         if done is None or row.report_message_id is None:
             return
         from bot.handlers.submissions import report_message  # the handlers' own rendering of a report

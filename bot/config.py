@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     check_workers: int = Field(default=2, ge=1, le=32)
     check_seconds: float = Field(default=30, gt=0)
     check_memory_mb: int = Field(default=1024, ge=128)
+    # an SQLite write waits this long for another process's lock, then the person is told to try again
+    sqlite_busy_seconds: float = Field(default=10, gt=0)
     startup_wait: float = 60  # seconds to wait for the database and Redis at start, with back-off
     log_sql: bool = False  # SQL statements and their parameters in the log (personal data): only when asked
 

@@ -11,17 +11,21 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.methods import GetChat, GetFile, GetMe, GetUpdates, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services import users
-from storage.db import commit_lock, current_session
+from storage.db import current_session, save_before_saying, write
 from storage.fsm import flush_fsm, pending_fsm
 
 log = logging.getLogger(__name__)
+GET_METHODS = (GetFile, GetMe, GetChat, GetUpdates)  # requests that tell the person nothing
 
 
 class UnitOfWork(BaseMiddleware):
@@ -72,8 +76,7 @@ class UnitOfWork(BaseMiddleware):
                 users.mark_update(session, update_id)
                 queued = session.info.pop("outbox", False)
                 try:
-                    async with commit_lock(self.sessionmaker):
-                        await session.commit()
+                    await write(session, session.commit)
                 except IntegrityError:
                     # another process committed the same update first
                     await session.rollback()
@@ -95,3 +98,15 @@ class UnitOfWork(BaseMiddleware):
                 if fsm_token is not None:
                     pending_fsm.reset(fsm_token)
                 current_session.reset(token)
+
+
+class SaveBeforeReplying(BaseRequestMiddleware):
+    """A Bot API request made while an update is handled (a reply) first writes the update's pending
+    changes: if the database cannot take them, the update fails before anything is said."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        session = current_session.get()
+        if session is not None and not isinstance(method, GET_METHODS):
+            await save_before_saying(session)
+        return await make_request(bot, method)

@@ -196,6 +196,9 @@ class Conversation:
     def __init__(self, dispatcher: Dispatcher, token: str = f"{BOT_ID}:TEST", first_update_id: int = 1) -> None:
         self.dp = dispatcher
         self.tg = FakeTelegram()
+        from bot.middlewares import SaveBeforeReplying
+
+        self.tg.middleware(SaveBeforeReplying())  # as bot.app.build_bot sets up the real session
         self.bot = Bot(token, session=self.tg, default=_defaults())
         self.update_ids = itertools.count(first_update_id)  # Telegram's ids keep growing across restarts
         self.user_message_ids: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1))

@@ -215,3 +215,57 @@ async def test_a_failed_update_leaves_an_outside_conversation_storage_as_it_was(
     finally:
         await storage.close()
         await engine.dispose()
+
+
+# ------------------------------------------------------------------ a database that cannot take a write
+
+
+async def test_a_locked_database_fails_fast_and_no_reply_claims_what_was_not_saved(settings, tmp_path):
+    """Another process holds SQLite's write lock while an operator approves a registration: the
+    approval fails within the busy time, no reply says it was approved (nor is the creator told), and
+    the operator is told it was not saved; once the lock goes, the same button works."""
+    import sqlite3
+
+    from bot.app import build_app
+    from bot.services import registration
+    from bot.services.users import upsert_user
+    from storage.models import Registration
+    from tests.harness import Conversation
+
+    if not settings.effective_database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single writer")
+    application = build_app(settings.model_copy(update={"sqlite_busy_seconds": 0.3}))
+    application.dispatcher["outbox"].per_chat_interval = 0
+    chat = Conversation(application.dispatcher)
+    async with application.sessionmaker.begin() as session:
+        await upsert_user(session, 1001, first_name="Alice")
+        reg = await registration.save_form(session, 1001, {
+            "account_name": "小科说", "subject_type": "individual", "subject_name": "Alice", "person_name": "Alice",
+            "unit": "某大学", "position": "教师", "title": "讲师", "field": "物理", "phone": "+8613800138000",
+            "email": "a@example.org", "experience": "多年科普经历，制作多部作品。", "experience_file": None,
+            "recommender": "中国物理学会"})
+        await registration.attach_scan(session, 1001, {"file_id": "scan", "kind": "document"})
+    boss = chat.user(ADMIN_ID, "Boss")
+    alice = chat.user(1001, "Alice")
+    await boss.send("/start")
+    await alice.send("/start")
+    path = settings.effective_database_url.partition(":///")[2]
+    try:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process writing
+        try:
+            replies = await boss.press("", data=f"r:{reg.id}:approve")
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert not any("已通过" in r.text for r in replies)
+        assert "没有保存" in (boss.last_alert or "")
+        assert not any("通过" in m.text for m in alice.new())
+        async with application.sessionmaker() as session:
+            assert (await session.get(Registration, reg.id)).status == "pending_review"
+        replies = await boss.press("", data=f"r:{reg.id}:approve")
+        assert any("已通过" in r.text for r in replies)
+        async with application.sessionmaker() as session:
+            assert (await session.get(Registration, reg.id)).status == "approved"
+    finally:
+        await application.close()

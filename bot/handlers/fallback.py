@@ -7,6 +7,7 @@ import logging
 from aiogram import Bot, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardMarkup, Message
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import TypedQuestionCB
@@ -79,11 +80,15 @@ def build() -> Router:
     async def on_error(event: ErrorEvent, texts: Texts) -> None:
         log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
         update = event.update
+        # the database could not take the update's changes (another process holds SQLite's lock):
+        # nothing of it was saved, and the person was told nothing else (replies wait for the write)
+        busy = isinstance(event.exception, OperationalError) and "locked" in str(event.exception)
+        text = texts.render("error", busy=busy)
         try:
             if update.callback_query:
-                await update.callback_query.answer(texts.render("error"), show_alert=True)
+                await update.callback_query.answer(text, show_alert=True)
             elif update.message:
-                await update.message.answer(texts.render("error"))
+                await update.message.answer(text)
         except Exception:  # the apology itself failed (network): the log has the cause
             log.warning("could not tell the user about the failure of update %s", update.update_id)
 
