@@ -19,7 +19,7 @@ from bot.campaign import Campaign, load_campaign
 from bot.checker import Checker
 from bot.config import Settings, async_db_url, mask_token, mask_url
 from bot.handlers import get_routers
-from bot.middlewares import SaveBeforeReplying, UnitOfWork
+from bot.middlewares import ExpiredQueries, SaveBeforeReplying, UnitOfWork
 from bot.outbox import OutboxSender
 from bot.render import Texts
 from bot.retry import RetryRequests
@@ -57,6 +57,7 @@ def build_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot:
     session = session or AiohttpSession(api=api_server(settings))
     session.middleware(RetryRequests())
     session.middleware(SaveBeforeReplying())
+    session.middleware(ExpiredQueries())
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.methods import GetChat, GetFile, GetMe, GetUpdates, TelegramMethod
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import AnswerCallbackQuery, GetChat, GetFile, GetMe, GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.exc import IntegrityError
@@ -98,6 +99,24 @@ class UnitOfWork(BaseMiddleware):
                 if fsm_token is not None:
                     pending_fsm.reset(fsm_token)
                 current_session.reset(token)
+
+
+class ExpiredQueries(BaseRequestMiddleware):
+    """Answering a button press only stops its spinner: when Telegram says the press is too old to
+    answer (the bot was slow, or it was answered already), the action itself still stands and the
+    update must not fail (and roll back) for it."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot,
+                       method: TelegramMethod[TelegramType]) -> Response[TelegramType]:
+        if not isinstance(method, AnswerCallbackQuery):
+            return await make_request(bot, method)
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if "query is too old" not in exc.message:
+                raise
+            log.info("button press %s could not be answered any more", method.callback_query_id)
+            return True  # type: ignore[return-value]
 
 
 class SaveBeforeReplying(BaseRequestMiddleware):

@@ -23,12 +23,15 @@ def _attachment(kind: str, file: str | BufferedInputFile) -> dict[str, Any]:
 
 
 async def notify(session: AsyncSession, chat_ids: Iterable[int], text: str,
-                 markup: InlineKeyboardMarkup | None = None, attachments: Sequence[Attachment] = ()) -> int:
-    """Queue one notification per chat (attachments first, then the text with its buttons)."""
+                 markup: InlineKeyboardMarkup | None = None, attachments: Sequence[Attachment] = (), *,
+                 about: int | None = None) -> int:
+    """Queue one notification per chat (attachments first, then the text with its buttons).
+    `about`: the person whose data the notification carries (a registration card, a question sent
+    to the staff): erasing their data deletes these copies too, sent or not."""
     payload = {"text": text, "reply_markup": markup.model_dump(mode="json", exclude_none=True) if markup else None,
                "attachments": [_attachment(kind, file) for kind, file in attachments]}
     count = 0
     for chat_id in chat_ids:
-        outbox.enqueue(session, chat_id, payload)
+        outbox.enqueue(session, chat_id, payload, about=about)
         count += 1
     return count

@@ -159,6 +159,10 @@ class FakeTelegram(BaseSession):
             self.messages[(chat_id, mid)] = sent
             return self._message(chat_id, mid, text=text, **({"reply_markup": markup} if markup else {}))
         if name == "answerCallbackQuery":
+            # Telegram takes one answer per button press; a second one fails ("query is too old …"),
+            # which would fail the update: a handler that answers twice is a bug worth a loud test failure
+            assert all(a[0] != p["callback_query_id"] for a in self.alerts), \
+                f"callback query {p['callback_query_id']} answered twice"
             self.alerts.append((p["callback_query_id"], p.get("text"), bool(p.get("show_alert"))))
             return True
         if name == "getFile":

@@ -183,14 +183,13 @@ async def test_field_names_with_a_comma_are_quoted_in_lists(chat, app, tmp_path)
     await boss.press("完成")
     echoed = next(m for m in reversed(boss.history) if "✅" in m.text and "职称" in m.text)
     assert "职称、「科普创作经历、主要成绩」" in echoed.text
-    # the registration summary quotes 所属单位（团队、个人）名称 in its rows and its edit button
+    # in the registration summary each name stands alone on its row and its button: no quotes there
     bob = chat.user(1002, "Bob")
     from tests.test_registration import fill_registration
 
     await fill_registration(bob, name="另一个科普号")
-    assert "「所属单位（团队、个人）名称」" in bob.last_text
-    assert "✏️ 「所属单位（团队、个人）名称」" in bob.last.labels
-    assert "✏️ 职称" in bob.last.labels  # names without 、 stay as they are
+    assert "<b>所属单位（团队、个人）名称</b>：" in bob.last_text
+    assert "✏️ 所属单位（团队、个人）名称" in bob.last.labels
 
 
 async def test_a_missing_answer_with_nothing_to_restore_is_explained(app, alice, chat):

@@ -269,3 +269,57 @@ async def test_a_locked_database_fails_fast_and_no_reply_claims_what_was_not_sav
             assert (await session.get(Registration, reg.id)).status == "approved"
     finally:
         await application.close()
+
+
+async def test_existing_look_alike_keys_are_recomputed_by_the_migration(db_url):
+    """Registrations stored before the look-alike rules get their keys again; a clash keeps the old."""
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+    from storage.migrate import downgrade_async, upgrade_async
+
+    await downgrade_async(db_url, "0008")
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            for user_id in (1, 2, 3):
+                await conn.execute(text("INSERT INTO users (id, first_name, created_at, last_seen_at) "
+                                        "VALUES (:id, 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"id": user_id})
+            for reg_id, name, key in ((1, "кеpu\u200b科普", "кеpu\u200b科普"), (2, "Kepu科普", "kepu科普_"),
+                                      (3, "kepu科普\u200d", "kepu科普\u200d")):
+                await conn.execute(text(
+                    "INSERT INTO registrations (id, user_id, account_name, account_key, subject_type, subject_name, "
+                    "person_name, unit, position, title, field, phone, email, experience, recommender, status, "
+                    "created_at, updated_at) VALUES (:id, :id, :name, :key, 'individual', 'a', 'a', 'a', 'a', 'a', "
+                    "'a', '1', 'a@b.cn', 'a', 'a', 'approved', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                    {"id": reg_id, "name": name, "key": key})
+        await upgrade_async(db_url)
+        async with engine.connect() as conn:
+            keys = dict((await conn.execute(text("SELECT id, account_key FROM registrations"))).all())
+    finally:
+        await engine.dispose()
+    assert keys[1] == "kepu科普"  # the first to read as kepu科普 gets the key
+    assert keys[2] == "kepu科普_" and keys[3] == "kepu科普\u200d"  # clashes keep theirs, for operators
+
+
+def test_every_filter_and_handler_runs_on_the_event_loop(app):
+    """aiogram runs a synchronous filter or handler in the event loop's default thread pool, which a
+    burst of slow work fills (a State object used as a filter is synchronous): every one is async."""
+    from aiogram import Router
+
+    def walk(router: Router):
+        yield router
+        for sub in router.sub_routers:
+            yield from walk(sub)
+
+    sync = []
+    for router in walk(app.dispatcher):
+        for name, observer in router.observers.items():
+            for handler in observer.handlers:
+                if not handler.awaitable:
+                    sync.append(f"{router.name}.{name}: handler {handler.callback}")
+                sync += [f"{router.name}.{name}: filter {f.callback!r}" for f in handler.filters or [] if not f.awaitable]
+            sync += [f"{router.name}.{name}: router filter {f.callback!r}"
+                     for f in getattr(observer, "_handler", None) and observer._handler.filters or []
+                     if not f.awaitable]
+    assert sync == []

@@ -53,6 +53,8 @@ def application_form(campaign: Campaign, on_saved) -> Form:
             sub = await submissions.save_draft(ctx.session, ctx.person.id, ctx.values, ctx.extra.get("submission_id"))
         except submissions.NotDraft:
             return ctx.texts.render("application/not_draft")
+        except submissions.TooManyDrafts:  # drafts made meanwhile (a copy of a withdrawn one)
+            return ctx.texts.render("application/too_many_drafts", limit=submissions.MAX_OPEN_DRAFTS)
         return await on_saved(ctx, sub)
 
     return register(Form(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Router
-from aiogram.filters import Filter
+from aiogram.filters import Filter, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -270,7 +270,8 @@ def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts, *, lim
 
 async def show_summary(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts) -> None:
     values = data["values"]
-    rows = [{"name": f.name, "label": quoted(field_label(form, f.name, texts)),
+    # one name per row and per button: nothing to tell apart, so no quotes (lists quote: see quoted)
+    rows = [{"name": f.name, "label": field_label(form, f.name, texts),
              "value": display(f, values.get(f.name), values, texts)}
             for f in form.fields if f.applies(values)]
     fid = data["fid"]
@@ -387,7 +388,7 @@ def build() -> Router:
         return SubmitContext(values=data["values"], extra=data["extra"], person=person, session=session,
                              bot=bot, texts=texts, chat_id=chat_id)
 
-    @router.message(FormSG.asking, NotCommand())
+    @router.message(StateFilter(FormSG.asking), NotCommand())
     async def on_answer(message: Message, state: FSMContext, bot: Bot, texts: Texts, person: Person,
                         session: AsyncSession) -> None:
         """An answer to the current field: parse it, keep it, move on; or say what is wrong."""
@@ -420,7 +421,7 @@ def build() -> Router:
             await message.answer(texts.render("forms/noted"), reply_markup=ReplyKeyboardRemove())
         await advance(form, data, state, message.chat.id, bot, texts, ctx)
 
-    @router.message(FormSG.reviewing, NotCommand())
+    @router.message(StateFilter(FormSG.reviewing), NotCommand())
     async def on_text_at_summary(message: Message, state: FSMContext, texts: Texts) -> None:
         form, _ = await current(state)
         confirm = bare(texts.label(form.confirm_label if form else "form.confirm"))

@@ -10,8 +10,8 @@ from bot.flows import fields as f
 from bot.flows.engine import Form, SubmitContext, register
 from bot.notify import notify
 from bot.services import submissions
+from bot.services.policy import Action, can
 from bot.services.submissions import MANUAL_RULES
-from bot.services.users import Role
 
 RULE_CHOICES = tuple(f.Choice(rule, label=f"application.fail_rules.{rule}") for rule in MANUAL_RULES)
 REASON_MAX = 500
@@ -19,8 +19,8 @@ REASON_MAX = 500
 
 async def submit_manual_fail(ctx: SubmitContext) -> str:
     # the form may have been opened before the role was taken away, or the file decided meanwhile
-    if not ctx.person.has(Role.admin):
-        return ctx.texts.render("not_allowed")
+    if not can(ctx.person, Action.check_file_by_hand):
+        return ctx.texts.render("forms/errors/no_longer_staff")
     result = await submissions.record_manual_check(ctx.session, int(ctx.extra["file_id"]), False,
                                                    rule=ctx.values["rule"], text=ctx.values["text"],
                                                    by=ctx.person.id)
@@ -31,7 +31,7 @@ async def submit_manual_fail(ctx: SubmitContext) -> str:
         callback_data=SubCB(id=result.sub.id, action="open").pack())]])
     await notify(ctx.session, [result.sub.user_id], ctx.texts.render(
         "application/manual_result", row=result.row, sub=result.sub, passed=False, reason=result.reason,
-        returned=result.returned), open_it)
+        returned=result.returned), open_it, about=result.sub.user_id)
     return ctx.texts.render("application/manual_recorded", row=result.row, passed=False, reason=result.reason,
                             returned=result.returned)
 

@@ -13,6 +13,7 @@ from bot.flows import fields as f
 from bot.flows.engine import Form, SubmitContext, register
 from bot.notify import notify
 from bot.services import recommendation_form, registration
+from bot.services.policy import Action, can
 from bot.services.registration import FIXABLE, LIMITS
 
 DOC_EXTENSIONS = ("pdf", "doc", "docx", "jpg", "jpeg", "png")
@@ -22,6 +23,21 @@ MAX_FILE = 20 * 1024 * 1024  # what the cloud Bot API lets a bot download
 
 def _line(name: str, **kw: Any) -> f.Field:
     return f.Field(name, f.text(LIMITS[name], single_line=True), limits={"max_len": LIMITS[name]}, **kw)
+
+
+_name_text = f.text(LIMITS["account_name"], min_len=2, single_line=True)
+
+
+def parse_account_name(answer: f.Answer, values: dict[str, Any]) -> str:
+    """The account name as typed: one line of 2–30 characters, none of them invisible (a control
+    or format character would make a look-alike of another name), and not made of symbols whose
+    uniqueness key overflows (registration.name_problem)."""
+    if answer.kind == f.TEXT and registration.name_problem(answer.text or "") == "invisible":
+        raise f.Invalid("name_invisible")  # before cleaning: a tab or line break is one too
+    value = _name_text(answer, values)
+    if problem := registration.name_problem(value):
+        raise f.Invalid(f"name_{problem}")
+    return value
 
 
 async def _name_free(value: str, ctx: SubmitContext) -> None:
@@ -66,6 +82,8 @@ def registration_form(campaign: Campaign) -> Form:
             reg = await registration.save_form(ctx.session, ctx.person.id, ctx.values)
         except registration.NameTaken:
             raise f.Invalid("name_taken", name=ctx.values["account_name"], field="account_name") from None
+        except registration.NameUnusual:
+            raise f.Invalid("name_unusual", field="account_name") from None
         subject = campaign.subject_type(reg.subject_type)
         document = recommendation_form.build(ctx.values, needs_seal=subject.needs_seal)
         await ctx.bot.send_document(ctx.chat_id, BufferedInputFile(document, filename=form_filename(ctx.values)),
@@ -76,8 +94,8 @@ def registration_form(campaign: Campaign) -> Form:
     return register(Form(
         name="registration",
         fields=(
-            f.Field("account_name", f.text(LIMITS["account_name"], min_len=2, single_line=True),
-                    limits={"max_len": LIMITS["account_name"]}, verify=_name_free),
+            f.Field("account_name", parse_account_name, limits={"max_len": LIMITS["account_name"]},
+                    verify=_name_free),
             f.Field("subject_type", f.choice(subject_types), accepts=frozenset({f.CHOICE, f.TEXT}),
                     choices=subject_types),
             _line("subject_name"),
@@ -108,6 +126,9 @@ FIX_CHOICES = tuple(f.Choice(name, label=f"forms.registration.{name}") for name 
 
 
 async def submit_rejection(ctx: SubmitContext) -> str:
+    # the form may have been opened before the operator's role was taken away
+    if not can(ctx.person, Action.decide_registration):
+        return ctx.texts.render("forms/errors/no_longer_staff")
     reg_id = int(ctx.extra["registration_id"])
     outcome, reg = await registration.decide(ctx.session, reg_id, ctx.person.id, approve=False,
                                              reason=ctx.values["reason"], fields=ctx.values["fields"])
@@ -115,9 +136,11 @@ async def submit_rejection(ctx: SubmitContext) -> str:
         kb = InlineKeyboardBuilder()
         kb.button(text=ctx.texts.label("registration.fix"), callback_data=RegCB(id=reg.id, action="fix").pack())
         await notify(ctx.session, [reg.user_id], ctx.texts.render("registration/rejected", reason=reg.decision_reason,
-                                                              fields=registration.fixes_of(reg)), kb.as_markup())
+                                                              fields=registration.fixes_of(reg)), kb.as_markup(),
+                     about=reg.user_id)
+    name = ctx.extra.get("account_name", "")  # ERASED when the applicant erased their data meanwhile
     return ctx.texts.render("registration/decided", outcome=outcome.value, approve=False, id=reg_id,
-                            account_name=ctx.extra.get("account_name", ""))
+                            account_name="" if name == registration.ERASED else name)
 
 
 REJECTION = register(Form(

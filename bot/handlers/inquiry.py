@@ -17,6 +17,7 @@ from bot.flows.inquiry import ANSWER, QUESTION
 from bot.keyboards import questions_list
 from bot.render import Texts
 from bot.services import inquiries
+from bot.services.policy import Action, can
 from bot.services.users import Person, Role
 from bot.ui import show
 
@@ -51,7 +52,7 @@ def build() -> Router:
 
     @router.callback_query(MenuCB.filter(F.section == Section.questions))
     async def questions_button(callback: CallbackQuery, texts: Texts, person: Person, session: AsyncSession) -> None:
-        if not person.has(Role.admin):
+        if not can(person, Action.list_inquiries):
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         await show(callback, *await questions_view(texts, session))
@@ -60,7 +61,7 @@ def build() -> Router:
     async def reply_button(callback: CallbackQuery, callback_data: InquiryCB, bot: Bot, state: FSMContext,
                            texts: Texts, person: Person, session: AsyncSession) -> None:
         """An admin's 回复 on a notification: re-checks the role and that the question is still open."""
-        if not person.has(Role.admin):
+        if not can(person, Action.answer_inquiry):
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         view = await inquiries.get(session, callback_data.id)
@@ -69,6 +70,7 @@ def build() -> Router:
             return
         await callback.answer()
         await start_form(ANSWER, callback.from_user.id, bot, state, texts,
-                         extra={"inquiry_id": view.id, "asker": view.asker, "question": view.question})
+                         extra={"inquiry_id": view.id, "asker": view.asker, "question": view.question,
+                                "about": view.user_id})  # erasing the asker's data drops this draft
 
     return router

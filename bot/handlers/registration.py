@@ -12,7 +12,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import MenuCB, ProfileCB, RegCB, Section
+from bot.callbacks import CONFIRM_MINUTES, MenuCB, ProfileCB, RegCB, Section, fresh, stamped, unstamped
 from bot.campaign import Campaign
 from bot.config import Settings
 from bot.filters import Carries, HasRole
@@ -23,6 +23,7 @@ from bot.keyboards import back_to_menu, button, main_menu
 from bot.notify import notify
 from bot.render import Texts
 from bot.services import personal_data, recommendation_form, registration
+from bot.services.policy import Action, can
 from bot.services.registration import SCAN, Status
 from bot.services.users import Person, Role
 from bot.ui import show
@@ -128,7 +129,8 @@ def build(campaign: Campaign) -> Router:
             attachments.append((registration.sent_as(card.scan), card.scan["file_id"]))
         text = texts.render("registration/for_staff", reg=reg, values=values, subject=subject.name, card=card,
                             small=small, min_side=MIN_SCAN_SIDE)
-        await notify(session, chat_ids, text, kb.as_markup(), attachments=attachments)
+        # the card carries the applicant's data: erasing it deletes these copies too
+        await notify(session, chat_ids, text, kb.as_markup(), attachments=attachments, about=reg.user_id)
 
     async def list_pending(chat_id: int, bot: Bot, texts: Texts, session: AsyncSession) -> None:
         waiting, total = await registration.pending(session)
@@ -145,7 +147,7 @@ def build(campaign: Campaign) -> Router:
     async def pending_button(callback: CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
                              person: Person) -> None:
         """The operators' list of registrations from a button (their /start counts): as /pending."""
-        if not person.has(Role.admin):
+        if not can(person, Action.list_registrations):
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         await callback.answer()
@@ -156,7 +158,7 @@ def build(campaign: Campaign) -> Router:
     @router.callback_query(RegCB.filter(F.action.in_({"approve", "reject"})))
     async def decide(callback: CallbackQuery, callback_data: RegCB, bot: Bot, state: FSMContext, texts: Texts,
                      session: AsyncSession, person: Person) -> None:
-        if not person.has(Role.admin):
+        if not can(person, Action.decide_registration):
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         reg = await registration.by_id(session, callback_data.id)
@@ -171,13 +173,15 @@ def build(campaign: Campaign) -> Router:
         if callback_data.action == "reject":
             await callback.answer()
             await start_form(REJECTION, callback.from_user.id, bot, state, texts,
-                             extra={"registration_id": reg.id, "account_name": reg.account_name})
+                             extra={"registration_id": reg.id, "account_name": reg.account_name,
+                                    "about": reg.user_id})  # erasing the applicant's data drops this draft
             return
         outcome, reg = await registration.decide(session, reg.id, person.id, approve=True)
         await show(callback, texts.render("registration/decided", outcome=outcome.value, approve=True,
                                           id=callback_data.id, account_name=reg.account_name if reg else ""))
         if outcome is registration.Decision.done and reg is not None:
-            await notify(session, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name))
+            await notify(session, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name),
+                         about=reg.user_id)
 
     # ---------------------------------------------------------------- the creator corrects
 
@@ -201,12 +205,14 @@ def build(campaign: Campaign) -> Router:
 
     @router.message(Command("mydata"))
     @router.callback_query(ProfileCB.filter(F.action == "mydata"))
-    async def mydata(event: Message | CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
-                     person: Person) -> None:
-        """Everything the bot holds on this person: a short summary, then the whole as a JSON file."""
+    async def mydata(event: Message | CallbackQuery, bot: Bot, state: FSMContext, texts: Texts,
+                     session: AsyncSession, person: Person) -> None:
+        """Everything the bot holds on this person: a short summary, then the whole as a JSON file.
+        Their conversation's state (an unfinished form) is read through FSMContext: SQL or Redis."""
         if isinstance(event, CallbackQuery):
             await event.answer()
-        data = await personal_data.export(session, person.id)
+        conversation = {"state": await state.get_state(), "data": await state.get_data()}
+        data = await personal_data.export(session, person.id, conversation=conversation)
         if data is None:
             return
         await bot.send_message(person.id, texts.render("registration/mydata", data=data))
@@ -216,20 +222,36 @@ def build(campaign: Campaign) -> Router:
     @router.message(Command("deletedata"))
     @router.callback_query(ProfileCB.filter(F.action == "erase"))
     async def erase_ask(event: Message | CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
-                        person: Person) -> None:
+                        person: Person, clock) -> None:
         if isinstance(event, CallbackQuery):
             await event.answer()
+        await ask_erase(bot, texts, session, person, clock())
+
+    async def ask_erase(bot: Bot, texts: Texts, session: AsyncSession, person: Person, now, *,
+                        expired: bool = False) -> None:
+        """What erasing deletes and keeps, and the 确认 button: it holds the minute it was made and
+        works for CONFIRM_MINUTES (a weeks-old one asks again instead of erasing)."""
         plan = await personal_data.erasure_plan(session, person.id)
         kb = InlineKeyboardBuilder()
-        kb.button(text=texts.label("registration.erase_yes"), callback_data=ProfileCB(action="erase_yes").pack())
+        kb.button(text=texts.label("registration.erase_yes"),
+                  callback_data=ProfileCB(action=stamped("erase_yes", now)).pack())
         kb.button(text=texts.label("menu.back"), callback_data=MenuCB(section=Section.home).pack())
         kb.adjust(1)
-        await bot.send_message(person.id, texts.render("registration/erase_confirm", plan=plan),
-                               reply_markup=kb.as_markup())
+        text = texts.render("registration/erase_confirm", plan=plan)
+        if expired:
+            text = texts.render("forms/errors/confirm_expired", minutes=CONFIRM_MINUTES) + "\n\n" + text
+        await bot.send_message(person.id, text, reply_markup=kb.as_markup())
 
-    @router.callback_query(ProfileCB.filter(F.action == "erase_yes"))
-    async def erase(callback: CallbackQuery, state: FSMContext, texts: Texts, session: AsyncSession,
-                    person: Person) -> None:
+    @router.callback_query(ProfileCB.filter(F.action.startswith("erase_yes")))
+    async def erase(callback: CallbackQuery, callback_data: ProfileCB, bot: Bot, state: FSMContext, texts: Texts,
+                    session: AsyncSession, person: Person, clock) -> None:
+        action, made = unstamped(callback_data.action)
+        if action != "erase_yes":
+            raise SkipHandler
+        if not fresh(made, clock()):  # an old button (or one from before stamps): ask again
+            await callback.answer()
+            await ask_erase(bot, texts, session, person, clock(), expired=True)
+            return
         done = await personal_data.erase(session, person.id)
         await state.clear()
         await show(callback, texts.render("registration/erased", plan=done), main_menu(texts, None))

@@ -15,7 +15,19 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import FileCB, ManualCheckCB, MenuCB, Section, StaffSubCB, SubCB
+from bot.callbacks import (
+    CONFIRM_MINUTES,
+    FileCB,
+    ManualCheckCB,
+    MenuCB,
+    MyWorkCB,
+    Section,
+    StaffSubCB,
+    SubCB,
+    fresh,
+    stamped,
+    unstamped,
+)
 from bot.campaign import Campaign
 from bot.checker import Checker
 from bot.config import Settings
@@ -27,6 +39,7 @@ from bot.keyboards import back_to_menu
 from bot.notify import notify
 from bot.render import Texts
 from bot.services import registration, submissions
+from bot.services.policy import Action, can
 from bot.services.submissions import FileStatus, Status, SubmitOutcome, UploadMeta
 from bot.services.users import Person, Role
 from bot.ui import show
@@ -34,6 +47,17 @@ from storage.db import after_commit
 from storage.models import Submission, SubmissionFile
 
 log = logging.getLogger(__name__)
+
+# Lists shown page by page so that every message stays under Telegram's 4096 characters
+# (a file line is at most ~200 characters: its name is cut to 60, a reason to 80)
+FILES_PER_PAGE = 10  # the creator's card
+STAFF_FILES_PER_PAGE = 8  # the operators' card also lists each file's unmet requirements
+MYWORK_PER_PAGE = 10  # /mywork: one button per application
+EXPIRING = ("delete_yes", "withdraw_yes")  # confirmations refused after CONFIRM_MINUTES
+
+
+def expired(texts: Texts) -> str:
+    return texts.render("forms/errors/confirm_expired", minutes=CONFIRM_MINUTES)
 
 
 def upload_meta(message: Message) -> UploadMeta | None:
@@ -53,6 +77,21 @@ def upload_meta(message: Message) -> UploadMeta | None:
         return UploadMeta("photo", p.file_id, p.file_unique_id, f"photo-{p.file_unique_id}.jpg", "image/jpeg",
                           p.file_size, p.width, p.height, media_group_id=message.media_group_id)
     return None
+
+
+def page_of(items: list, page: int, size: int) -> tuple[list, int, int]:
+    """The items of one page (the page number clamped), the page and how many pages."""
+    pages = max(1, -(-len(items) // size))
+    page = min(max(page, 0), pages - 1)
+    return items[page * size:(page + 1) * size], page, pages
+
+
+def pager(texts: Texts, page: int, pages: int, data: Callable[[int], str]) -> list[list[InlineKeyboardButton]]:
+    """上一页 / 下一页 under a list shown page by page (no row when it fits one page)."""
+    row = [InlineKeyboardButton(text=texts.label(f"application.{key}"), callback_data=data(to))
+           for key, to, shown in (("prev_page", page - 1, page > 0), ("next_page", page + 1, page < pages - 1))
+           if shown]
+    return [row] if row else []
 
 
 def button(texts: Texts, key: str, sub_id: int, action: str, **fmt: str) -> InlineKeyboardButton:
@@ -80,14 +119,17 @@ def fix_buttons(texts: Texts, sub: Submission, errors: list[submissions.FormErro
 
 
 def card_keyboard(texts: Texts, sub: Submission, failed: bool = False, files: list[SubmissionFile] = (),
-                  errors: list[submissions.FormError] = ()) -> InlineKeyboardMarkup:
+                  errors: list[submissions.FormError] = (), page: int = 0, pages: int = 1) -> InlineKeyboardMarkup:
+    """The card's buttons: one per file of the page shown (`files`), 上一页/下一页, the actions."""
     rows: list[list[InlineKeyboardButton]] = [[file_button(texts, row)] for row in files]
+    rows += pager(texts, page, pages, lambda to: SubCB(id=sub.id, action=f"pg_{to}").pack())
+    top = len(rows)
     if sub.status == Status.draft.value:
         rows += fix_buttons(texts, sub, list(errors))
         rows += [[button(texts, "upload", sub.id, "upload"), button(texts, "edit", sub.id, "edit")],
                  [button(texts, "submit", sub.id, "submit"), button(texts, "delete", sub.id, "delete")]]
         if failed:
-            rows.insert(len(files), [button(texts, "drop_failed", sub.id, "drop_failed")])
+            rows.insert(top, [button(texts, "drop_failed", sub.id, "drop_failed")])
     elif sub.status == Status.returned.value:
         rows += [[button(texts, "upload_new", sub.id, "upload")],
                  [button(texts, "resubmit", sub.id, "submit"), button(texts, "withdraw", sub.id, "withdraw")]]
@@ -161,6 +203,13 @@ def build(campaign: Campaign) -> Router:
         if not campaign.is_open(clock()):
             await bot.send_message(chat_id, texts.render("application/closed"))
             return
+        if not await submissions.room_for_draft(session, person.id):
+            await bot.send_message(chat_id, texts.render("application/too_many_drafts",
+                                                         limit=submissions.MAX_OPEN_DRAFTS),
+                                   reply_markup=back_to_menu(texts, rows=[[InlineKeyboardButton(
+                                       text=texts.label("application.all"),
+                                       callback_data=MenuCB(section=Section.mywork).pack())]]))
+            return
         await start_form(form, chat_id, bot, state, texts, extra={"local_api": settings.bot_api_local})
 
     @router.message(Command("apply"))
@@ -203,6 +252,10 @@ def build(campaign: Campaign) -> Router:
             meta = replace(meta, file_name=texts.label("application.photo_name", n=len(files) + 1))
         if seen is not None:
             await message.answer(texts.render("application/duplicate", file=seen), reply_markup=draft_keyboard(texts, sub))
+            return
+        if not submissions.one_file(category) and not submissions.room_for_file(files):
+            await message.answer(texts.render("application/too_many_files", meta=meta, sub=sub, files=len(files),
+                                              limit=submissions.MAX_FILES), reply_markup=draft_keyboard(texts, sub))
             return
         if files and submissions.one_file(category):
             # the upload waits in FSM data (nothing is sent again) until the person chooses
@@ -269,7 +322,7 @@ def build(campaign: Campaign) -> Router:
             await notify(session, [chat_id], texts.render(
                 "application/big_file", row=row, sub=sub, category=campaign.category(sub.category),
                 first=json.loads(row.report) if row.report else None), verdict,
-                attachments=[("video" if row.sent_as == "video" else "document", row.file_id)])
+                attachments=[("video" if row.sent_as == "video" else "document", row.file_id)], about=sub.user_id)
 
     @router.message(Command("bigfiles"), HasRole(Role.admin))
     async def big_files(message: Message, bot: Bot, texts: Texts, session: AsyncSession) -> None:
@@ -281,7 +334,7 @@ def build(campaign: Campaign) -> Router:
     async def big_files_button(callback: CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
                                person: Person) -> None:
         """The same list from a button (the counts on an operator's /start)."""
-        if not person.has(Role.admin):
+        if not can(person, Action.check_file_by_hand):
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         await callback.answer()
@@ -291,7 +344,7 @@ def build(campaign: Campaign) -> Router:
     async def manual_check(callback: CallbackQuery, callback_data: ManualCheckCB, bot: Bot, state: FSMContext,
                            texts: Texts, session: AsyncSession, person: Person) -> None:
         """通过 is recorded at once; 不通过 asks the operator why (the rule and their words) first."""
-        if not person.has(Role.admin):
+        if not can(person, Action.check_file_by_hand):
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         if not callback_data.passed:
@@ -303,7 +356,7 @@ def build(campaign: Campaign) -> Router:
             await callback.answer()
             await start_form(MANUAL_FAIL, callback.from_user.id, bot, state, texts,
                              extra={"file_id": row.id, "file_name": row.file_name, "submission_id": sub.id,
-                                    "title": sub.title})
+                                    "title": sub.title, "about": sub.user_id})
             return
         result = await submissions.record_manual_check(session, callback_data.file, True)
         if result is None:
@@ -313,7 +366,7 @@ def build(campaign: Campaign) -> Router:
                                           reason=None, returned=False))
         await notify(session, [result.sub.user_id], texts.render("application/manual_result", row=result.row,
                                                                  sub=result.sub, passed=True, reason=None,
-                                                                 returned=False))
+                                                                 returned=False), about=result.sub.user_id)
 
     # ---------------------------------------------------------------- staff: a submitted application
 
@@ -321,19 +374,19 @@ def build(campaign: Campaign) -> Router:
     async def staff_open(callback: CallbackQuery, callback_data: StaffSubCB, bot: Bot, texts: Texts,
                          session: AsyncSession, person: Person) -> None:
         """Operators open someone's application: its answers, each file's check summary, the files."""
-        if not person.has(Role.admin):
+        if not can(person, Action.open_application):
             await callback.answer(texts.render("not_allowed"), show_alert=True)
             return
         sub = await submissions.for_staff(session, callback_data.id)
-        if sub is None or callback_data.action != "open":
+        action = callback_data.action
+        if sub is None or not (action == "open" or action.startswith("pg_") and action[3:].isdigit()):
             await callback.answer(texts.render("stale_button"), show_alert=True)
             return
-        await callback.answer()
         files = await submissions.files_of(session, sub.id)
-        answers = submissions.answers_of(sub)
-        rows = [{"label": texts.label(f"forms.application.{fld.name}"),
-                 "value": display(fld, answers.get(fld.name), answers, texts)}
-                for fld in form.fields if fld.applies(answers)]
+        if action != "open":  # another page of the card's file list
+            await show(callback, *staff_card(texts, sub, files, int(action[3:])))
+            return
+        await callback.answer()
         chat_id = callback.from_user.id
         for row in files:  # the files themselves, by their Telegram file ids
             caption = texts.render("application/staff_file", row=row, icon=FILE_ICONS.get(row.check_status, ""))
@@ -344,20 +397,37 @@ def build(campaign: Campaign) -> Router:
                 await bot.send_photo(chat_id, row.file_id, caption=caption)
             else:
                 await bot.send_document(chat_id, row.file_id, caption=caption)
-        await bot.send_message(chat_id, texts.render(
-            "application/staff_card", sub=sub, rows=rows, category=campaign.category(sub.category),
-            note=submissions.staff_note_of(sub), files=[file_view(f) for f in files]),
-            disable_web_page_preview=True)
+        text, markup = staff_card(texts, sub, files, 0)
+        await bot.send_message(chat_id, text, reply_markup=markup, disable_web_page_preview=True)
+
+    def staff_card(texts: Texts, sub: Submission, files: list[SubmissionFile],
+                   page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+        """The operators' card: the answers and one page of the files with their unmet requirements."""
+        answers = submissions.answers_of(sub)
+        rows = [{"label": texts.label(f"forms.application.{fld.name}"),
+                 "value": display(fld, answers.get(fld.name), answers, texts)}
+                for fld in form.fields if fld.applies(answers)]
+        shown, page, pages = page_of(files, page, STAFF_FILES_PER_PAGE)
+        text = texts.render("application/staff_card", sub=sub, rows=rows, category=campaign.category(sub.category),
+                            note=submissions.staff_note_of(sub), files=[file_view(f) for f in shown],
+                            total=len(files), page=page, pages=pages, first=page * STAFF_FILES_PER_PAGE)
+        buttons = pager(texts, page, pages, lambda to: StaffSubCB(id=sub.id, action=f"pg_{to}").pack())
+        return text, InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
 
     # ---------------------------------------------------------------- /mywork and each submission
 
-    async def mywork_text(session: AsyncSession, texts: Texts, person: Person) -> tuple[str, InlineKeyboardMarkup]:
+    async def mywork_text(session: AsyncSession, texts: Texts, person: Person,
+                          page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+        """/mywork: how many applications, and a button for each of one page (newest first)."""
         subs = await submissions.mine(session, person.id)
+        shown, page, pages = page_of(subs, page, MYWORK_PER_PAGE)
         rows = [[InlineKeyboardButton(text=texts.label("application.item", id=s.id, title=s.title[:20],
                                                        status=texts.label(f"application.status.{s.status}")),
-                                      callback_data=SubCB(id=s.id, action="open").pack())] for s in subs[:20]]
+                                      callback_data=SubCB(id=s.id, action="open").pack())] for s in shown]
+        rows += pager(texts, page, pages, lambda to: MyWorkCB(page=to).pack())
         new = InlineKeyboardButton(text=texts.label("application.new"), callback_data=MenuCB(section=Section.apply).pack())
-        return texts.render("application/mywork", subs=subs), back_to_menu(texts, rows=[*rows, [new]])
+        return (texts.render("application/mywork", subs=subs, page=page, pages=pages),
+                back_to_menu(texts, rows=[*rows, [new]]))
 
     @router.message(Command("mywork"))
     async def mywork(message: Message, texts: Texts, session: AsyncSession, person: Person) -> None:
@@ -369,9 +439,17 @@ def build(campaign: Campaign) -> Router:
     async def mywork_button(callback: CallbackQuery, texts: Texts, session: AsyncSession, person: Person) -> None:
         await show(callback, *await mywork_text(session, texts, person))
 
-    async def show_card(callback: CallbackQuery, texts: Texts, session: AsyncSession, sub: Submission) -> None:
-        text, markup = await card(session, texts, sub)
-        await show(callback, text, markup)
+    @router.callback_query(MyWorkCB.filter())
+    async def mywork_page(callback: CallbackQuery, callback_data: MyWorkCB, texts: Texts, session: AsyncSession,
+                          person: Person) -> None:
+        """Another page of /mywork (the list is the pressing person's own)."""
+        await show(callback, *await mywork_text(session, texts, person, callback_data.page))
+
+    async def show_card(callback: CallbackQuery, texts: Texts, session: AsyncSession, sub: Submission,
+                        page: int = 0, before: str | None = None) -> None:
+        """The card (one page of its files); `before`: a line shown above it (what just happened)."""
+        text, markup = await card(session, texts, sub, page)
+        await show(callback, f"{before}\n\n{text}" if before else text, markup)
 
     @router.callback_query(SubCB.filter())
     async def on_submission(callback: CallbackQuery, callback_data: SubCB, bot: Bot, state: FSMContext,
@@ -381,17 +459,21 @@ def build(campaign: Campaign) -> Router:
         if sub is None:  # not this person's (forged) or deleted meanwhile
             await callback.answer(texts.render("stale_button"), show_alert=True)
             return
-        action = callback_data.action
+        action, stamp = unstamped(callback_data.action)
         files_actions = ("upload", "submit", "submit_yes", "drop_failed", "replace", "replace_no")
         draft_only = ("edit", "delete", "delete_yes")
         if action == "open":
             await show_card(callback, texts, session, sub)
+        elif action.startswith("pg_") and action[3:].isdigit():
+            await show_card(callback, texts, session, sub, int(action[3:]))
         elif action == "later":
             await state.clear()
             await show(callback, texts.render("application/later", sub=sub), back_to_menu(texts))
         elif (action in files_actions and not submissions.files_editable(sub)) or (
                 (action in draft_only or action.startswith("fx_")) and sub.status != Status.draft.value):
             await callback.answer(texts.render("application/not_draft", sub=sub), show_alert=True)
+        elif action in EXPIRING and not fresh(stamp, clock()):  # a confirmation pressed long after
+            await show_card(callback, texts, session, sub, before=expired(texts))
         elif action == "upload":
             await state.set_state(UploadSG.files)
             await state.set_data({"submission_id": sub.id})
@@ -428,7 +510,6 @@ def build(campaign: Campaign) -> Router:
         elif action == "submit_yes":
             was_returned = sub.status == Status.returned.value
             outcome, ready = await submissions.submit(session, campaign, sub, clock())
-            await callback.answer()
             await send_submit_result(bot, person.id, texts, session, sub, outcome, ready, callback=callback)
             if outcome is SubmitOutcome.submitted:
                 if (await state.get_data()).get("submission_id") == sub.id:
@@ -436,16 +517,22 @@ def build(campaign: Campaign) -> Router:
                 await notify(session, sorted(settings.admin_ids), texts.render(
                     "application/for_staff", sub=sub, category=campaign.category(sub.category), person=person,
                     pending=len(ready.pending_files) if ready else 0, resubmitted=was_returned),
-                    staff_button(texts, sub))
+                    staff_button(texts, sub), about=sub.user_id)
         elif action in ("withdraw", "delete"):
-            confirm = InlineKeyboardMarkup(inline_keyboard=[[button(texts, f"{action}_yes", sub.id, f"{action}_yes")],
+            yes = stamped(f"{action}_yes", clock())  # refused after CONFIRM_MINUTES
+            confirm = InlineKeyboardMarkup(inline_keyboard=[[button(texts, f"{action}_yes", sub.id, yes)],
                                                             [button(texts, "back", sub.id, "open")]])
             await show(callback, texts.render(f"application/{action}_confirm", sub=sub), confirm)
         elif action == "withdraw_yes":
             done = await submissions.withdraw(session, sub)
             await show(callback, texts.render("application/withdrawn", done=done, sub=sub), card_keyboard(texts, sub))
         elif action == "copy":
-            copy = await submissions.copy_as_draft(session, sub)
+            try:
+                copy = await submissions.copy_as_draft(session, sub)
+            except submissions.TooManyDrafts:
+                await callback.answer(texts.render("application/too_many_drafts", limit=submissions.MAX_OPEN_DRAFTS),
+                                      show_alert=True)
+                return
             if copy is None:
                 await callback.answer(texts.render("application/not_withdrawn", sub=sub), show_alert=True)
                 return
@@ -473,8 +560,9 @@ def build(campaign: Campaign) -> Router:
                                  outcome: SubmitOutcome, ready: submissions.Readiness | None,
                                  callback: CallbackQuery | None = None) -> None:
         errors = ready.form_errors if ready else []
-        files = await submissions.files_of(session, sub.id)
-        markup = card_keyboard(texts, sub, failed=bool(ready and ready.failed_files), files=files, errors=errors)
+        shown, page, pages = page_of(await submissions.files_of(session, sub.id), 0, FILES_PER_PAGE)
+        markup = card_keyboard(texts, sub, failed=bool(ready and ready.failed_files), files=shown, errors=errors,
+                               page=page, pages=pages)
         text = texts.render("application/submit_result", outcome=outcome.value, sub=sub, ready=ready)
         if callback is not None:  # the confirmation turns into the result
             await show(callback, text, markup)
@@ -504,14 +592,14 @@ def build(campaign: Campaign) -> Router:
 
     @router.callback_query(FileCB.filter())
     async def on_file(callback: CallbackQuery, callback_data: FileCB, texts: Texts, session: AsyncSession,
-                      person: Person) -> None:
+                      person: Person, clock: Callable[[], datetime]) -> None:
         """A file of one's own application: its report again, and removing it (drafts and returned)."""
         found = await submissions.file_of(session, person.id, callback_data.file)
         if found is None:
             await callback.answer(texts.render("stale_button"), show_alert=True)
             return
         row, sub = found
-        action = callback_data.action
+        action, stamp = unstamped(callback_data.action)
         back = [button(texts, "back", sub.id, "open")]
         if action == "open":
             rows = [[InlineKeyboardButton(text=texts.label("application.remove_file"),
@@ -521,10 +609,12 @@ def build(campaign: Campaign) -> Router:
                        back_to_menu(texts, rows=[*rows, back]))
         elif action in ("remove", "remove_yes") and not submissions.files_editable(sub):
             await callback.answer(texts.render("application/not_draft", sub=sub), show_alert=True)
+        elif action == "remove_yes" and not fresh(stamp, clock()):  # a confirmation pressed long after
+            await show_card(callback, texts, session, sub, before=expired(texts))
         elif action == "remove":
             confirm = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
                 text=texts.label("application.remove_file_yes"),
-                callback_data=FileCB(file=row.id, action="remove_yes").pack())], back])
+                callback_data=FileCB(file=row.id, action=stamped("remove_yes", clock())).pack())], back])
             await show(callback, texts.render("application/remove_file_confirm", row=row, sub=sub), confirm)
         elif action == "remove_yes":
             await submissions.remove_file(session, sub, row)
@@ -538,17 +628,21 @@ def build(campaign: Campaign) -> Router:
                 "report": json.loads(row.report) if row.report else None,
                 "reason": submissions.reason_of(row)}
 
-    async def card(session: AsyncSession, texts: Texts, sub: Submission) -> tuple[str, InlineKeyboardMarkup]:
-        """The submission's card (its answers' problems and files) and its buttons."""
+    async def card(session: AsyncSession, texts: Texts, sub: Submission,
+                   page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+        """The submission's card (its answers' problems and one page of its files) and its buttons."""
         files = await submissions.files_of(session, sub.id)
+        shown, page, pages = page_of(files, page, FILES_PER_PAGE)
         answers = submissions.answers_of(sub)
         errors = submissions.form_errors(campaign, sub) if sub.status == Status.draft.value else []
         direction = next((d.name for d in campaign.topics.directions if d.id == answers.get("direction")), None)
         text = texts.render("application/card", sub=sub, answers=answers, category=campaign.category(sub.category),
-                            direction=direction, files=[file_view(f) for f in files], errors=errors,
+                            direction=direction, files=[file_view(f) for f in shown], errors=errors,
                             note=submissions.staff_note_of(sub) if sub.status == Status.returned.value else None,
-                            one_file=submissions.one_file(campaign.category(sub.category)))
+                            one_file=submissions.one_file(campaign.category(sub.category)),
+                            total=len(files), page=page, pages=pages, first=page * FILES_PER_PAGE,
+                            limit=submissions.MAX_FILES)
         failed = any(f.check_status == FileStatus.failed.value for f in files)
-        return text, card_keyboard(texts, sub, failed, files, errors)
+        return text, card_keyboard(texts, sub, failed, shown, errors, page, pages)
 
     return router

@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +57,7 @@ class SandboxClient:
         self._session: ClientSession | None = None
         self._cursor: dict[int, int] = {}  # per user: wait_for starts after this seq
         self._action: dict[int, int] = {}  # per user: seq when the user last acted
+        self._uploads: Path | None = None  # the sandbox's uploads folder (its data folder on this machine)
 
     async def _http(self) -> ClientSession:
         if self._session is None or self._session.closed:
@@ -102,9 +106,23 @@ class SandboxClient:
 
     async def upload(self, user_id: int, path: str | Path, as_: str = "document", caption: str | None = None,
                      file_name: str | None = None, media_group_id: str | None = None) -> dict:
-        result = await self._request("POST", "upload", user_id=user_id, path=str(Path(path).resolve()),
-                                     caption=caption, file_name=file_name, media_group_id=media_group_id,
-                                     **{"as": as_})
+        """Send a file of this machine as the user. The sandbox reads only its own data folder, so
+        the file is first linked (or copied) into its uploads folder; the sandbox removes that copy."""
+        source = Path(path).expanduser().resolve()
+        if not source.is_file():
+            raise SandboxError(f"no such file: {source}")
+        if self._uploads is None:
+            self._uploads = Path((await self.state())["data_dir"]) / "uploads"
+        folder = self._uploads / secrets.token_hex(8)
+        copy = folder / source.name
+        await asyncio.to_thread(_link_or_copy, source, copy)
+        try:
+            result = await self._request("POST", "upload", user_id=user_id, path=str(copy), caption=caption,
+                                         file_name=file_name or source.name, media_group_id=media_group_id,
+                                         **{"as": as_})
+        finally:  # refused or failed: don't leave the copy behind
+            if copy.exists():
+                shutil.rmtree(folder, ignore_errors=True)
         return self._acted(user_id, result)
 
     async def raw_update(self, update: dict) -> dict:
@@ -244,3 +262,11 @@ class User:
     async def buttons(self, timeout: float = 5) -> list[str]:
         """Texts of the inline buttons of the newest bot message."""
         return [b["text"] for b in inline_buttons(await self.last_message(timeout))]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)  # instant for a big video on the same disk
+    except OSError:
+        shutil.copyfile(source, target)

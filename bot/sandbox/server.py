@@ -73,6 +73,10 @@ class ControlError(Exception):
     pass
 
 
+class Forbidden(ControlError):
+    """A path outside the sandbox's data folder (HTTP 403)."""
+
+
 class _Pulse:
     """Wake every waiter on each fire(); waiters re-check their condition."""
 
@@ -234,6 +238,22 @@ class Emulator:
         self.calls: Counter = Counter()
         self.seq = 0
         self._http: ClientSession | None = None
+
+    # ----------------------------------------------------------------- its own folder
+    @property
+    def uploads_dir(self) -> Path:
+        """Where the control client puts a copy of a file a user sends (see SandboxClient.upload)."""
+        return self.data_dir / "uploads"
+
+    def own_file(self, path: str | os.PathLike) -> Path | None:
+        """`path` with symlinks and `..` resolved, when it is a file inside the data folder; None for
+        anything else (/etc/passwd, ../.., a symlink leading out): the emulator reads and serves
+        only its own folder, never any file of the machine a request names."""
+        try:
+            real = Path(path).expanduser().resolve(strict=True)
+        except (OSError, RuntimeError, ValueError):
+            return None
+        return real if real.is_relative_to(self.data_dir) and real.is_file() else None
 
     # ----------------------------------------------------------------- lifecycle
     async def close(self) -> None:
@@ -895,8 +915,8 @@ async def _input_file(emu: Emulator, bot: BotState, p: Params, name: str, kind: 
     if not isinstance(value, str) or not value:
         raise bad(f"there is no {name} in the request")
     if value.startswith("file://") and emu.local_mode:
-        path = Path(value[len("file://"):])
-        if not path.is_file():
+        path = emu.own_file(value[len("file://"):])  # only files in the sandbox's own folder
+        if path is None:
             raise bad("file not found")
         return await emu.store_file(bot, path, kind, file_name=path.name), path.name
     if value.startswith(("http://", "https://")):
@@ -1242,7 +1262,10 @@ def create_app(emulator: Emulator) -> web.Application:
             bot_id = int(m.group(1))
             for f in emu.files.values():
                 if f.bot_id == bot_id and (f.file_path == rel or str(f.disk_path) == "/" + rel.lstrip("/")):
-                    return web.FileResponse(f.disk_path)
+                    real = emu.own_file(f.disk_path)  # a stored file replaced by a link out is not served
+                    if real is None:
+                        break
+                    return web.FileResponse(real)
         return _json({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
 
     app.router.add_route("*", "/bot{token}/{method}", api)
@@ -1264,7 +1287,8 @@ CONTROL_ENDPOINTS = (
      "press a button (inline: newest message with it, or message_id; reply keyboard: sends its text)"),
     ("POST", "contact", "user_id, [phone_number]", "share the user's own phone number"),
     ("POST", "upload", "user_id, path, [as=document|photo|video, caption, file_name, media_group_id]",
-     "send a file from this machine's disk as that user"),
+     "send a file as that user: path must lie in the sandbox's data folder (state: data_dir); "
+     "the client copies the file into data_dir/uploads first"),
     ("POST", "raw_update", "update", "queue an Update object as it is (e.g. a duplicate)"),
     ("POST", "block", "user_id, [blocked=true]", "the user blocks (or unblocks) the bot"),
     ("POST", "fault", "[method=*, kind=429|5xx|timeout, count=1, retry_after=1, hold=60]",
@@ -1295,7 +1319,7 @@ def _add_control_routes(app: web.Application, emu: Emulator) -> None:
                 msg = e.description if isinstance(e, ApiError) else str(e)
                 if isinstance(e, KeyError):
                     msg = f"missing field {e}"
-                return _json({"ok": False, "error": msg}, 400)
+                return _json({"ok": False, "error": msg}, 403 if isinstance(e, Forbidden) else 400)
 
         return wrapped
 
@@ -1334,11 +1358,17 @@ def _add_control_routes(app: web.Application, emu: Emulator) -> None:
         kind = data.get("as", "document")
         if kind not in ("document", "photo", "video"):
             raise ControlError("as must be document, photo or video")
-        path = Path(data["path"]).expanduser()
-        if not path.is_file():
-            raise ControlError(f"no such file: {path}")
+        path = emu.own_file(str(data["path"]))
+        if path is None:  # missing, or outside the data folder: the same answer, nothing about the file
+            raise Forbidden(f"not a file in the sandbox's data folder ({emu.data_dir}): copy it into "
+                            f"{emu.uploads_dir} first (SandboxClient.upload does)")
         name = data.get("file_name") or path.name
         stored = await emu.store_file(bot, path, kind, file_name=name)
+        if path.is_relative_to(emu.uploads_dir):  # the client's copy has been stored: drop it
+            path.unlink(missing_ok=True)
+            if path.parent != emu.uploads_dir:
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()
         content = await emu.media_content(bot, stored, kind, name)
         if data.get("caption"):
             content["caption"] = str(data["caption"])

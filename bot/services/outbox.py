@@ -19,9 +19,11 @@ from storage.models import OutboxMessage, utcnow
 MAX_ATTEMPTS = 5
 
 
-def enqueue(session: AsyncSession, chat_id: int, payload: dict[str, Any]) -> None:
+def enqueue(session: AsyncSession, chat_id: int, payload: dict[str, Any], *, about: int | None = None) -> None:
+    """`about`: the person the message is about (their data goes with it when they erase it)."""
     session.add(OutboxMessage(chat_id=chat_id, payload=json.dumps(payload, ensure_ascii=False), status="pending",
-                              parts_sent=0, attempts=0, not_before=utcnow(), created_at=utcnow()))
+                              about_user_id=about, parts_sent=0, attempts=0, not_before=utcnow(),
+                              created_at=utcnow()))
     session.info["outbox"] = True  # the unit of work wakes the sender after commit
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import registration
@@ -26,11 +26,32 @@ from storage.models import (
 
 # columns that mean nothing to the person (Telegram's internal file identities, our uniqueness keys,
 # the rows' links to each other, staff ids) stay out of the export
-INTERNAL = {"file_id", "file_unique_id", "account_key", "user_id", "submission_id", "reviewed_by", "answered_by"}
+INTERNAL = {"file_id", "file_unique_id", "account_key", "user_id", "submission_id", "reviewed_by", "answered_by",
+            "admin_ids", "about_user_id", "chat_id"}
 # columns holding JSON: exported as the objects they are, not as strings inside the JSON
 NESTED = {"answers", "report", "staff_note", "manual_reason", "experience_file", "scan", "fields_to_fix", "history"}
 # application statuses erasing removes; any other (submitted, or back with the creator) stays for the experts
 ERASABLE = (SubmissionStatus.draft.value, SubmissionStatus.withdrawn.value)
+
+# Every column that holds a Telegram user id, and what erase() does with the person's rows there.
+# tests/test_privacy.py finds such columns in the models by name: a new one fails it until listed.
+ERASED_COLUMNS = {
+    "users.id": "anonymised: names, username and language erased; the row stays for what refers to it",
+    "inquiries.user_id": "deleted with the questions and their answers",
+    "registrations.user_id": "deleted; anonymised (status erased) while submitted applications need it",
+    "submissions.user_id": "drafts and withdrawn applications deleted; submitted ones stay for the experts",
+    "outbox.chat_id": "every notification to the person deleted, sent or not",
+    "outbox.about_user_id": "every notification about the person (cards and questions sent to staff) deleted",
+    "fsm_states.key": "their own conversation deleted; operators' open forms about them scrubbed (SQL storage)",
+}
+KEPT_COLUMNS = {
+    "user_roles.user_id": "a staff role is access the programme gave, not data the person gave; operators take it back",
+    "user_roles.granted_by": "who granted someone a role: that operator's action on another person's record",
+    "invites.created_by": "who made an invite: the operator's action, part of the staff access record",
+    "invites.used_by": "who gained a staff role by which invite: the staff access record",
+    "inquiries.answered_by": "the staff member who answered someone else's question: part of that person's record",
+    "registrations.reviewed_by": "the operator who decided someone else's registration: part of that record",
+}
 
 
 def _value(key: str, value: Any) -> Any:
@@ -61,12 +82,27 @@ class Export:
     submissions: dict[str, int]  # status -> how many
     files: list[dict[str, str]]  # every file of the person's own: {"name", "where"}
     inquiries: int
+    notifications: int = 0  # messages to the person or about them (copies sent to staff) still stored
+    unfinished_form: str | None = None  # the form they are filling in, if any
 
     def json(self) -> bytes:
         return json.dumps(self.data, ensure_ascii=False, indent=2).encode()
 
 
-async def export(session: AsyncSession, user_id: int) -> Export | None:
+def _notification(row: OutboxMessage, user_id: int) -> dict[str, Any]:
+    """A stored notification as the person may read it: to them or to the staff (not which
+    operator), its text and what it carried (file names, not the files)."""
+    payload = json.loads(row.payload)
+    attachments = [{"kind": a.get("kind"), "file_name": a.get("filename")} for a in payload.get("attachments", [])]
+    return {"to": "you" if row.chat_id == user_id else "staff", "status": row.status,
+            "created_at": _value("created_at", row.created_at), "sent_at": _value("sent_at", row.sent_at),
+            "text": payload.get("text"), "attachments": attachments}
+
+
+async def export(session: AsyncSession, user_id: int, *,
+                 conversation: dict[str, Any] | None = None) -> Export | None:
+    """Everything stored about the person. `conversation`: their chat's FSM state and data (read by
+    the caller through the FSM storage, SQL or Redis): an unfinished form and what it holds."""
     user = await session.get(User, user_id)
     if user is None:
         return None
@@ -92,10 +128,20 @@ async def export(session: AsyncSession, user_id: int) -> Export | None:
         sub_files = [_row(f, drop=frozenset({"id"})) for f in rows]
         files += [{"name": f["file_name"], "where": f"submission:{sub.id}"} for f in sub_files]
         subs.append({**_row(sub), "files": sub_files})
+    notifications = [_notification(row, user_id) for row in (await session.execute(
+        select(OutboxMessage).where(or_(OutboxMessage.chat_id == user_id, OutboxMessage.about_user_id == user_id))
+        .order_by(OutboxMessage.id))).scalars()]
+    open_form = None
+    if conversation and (conversation.get("state") or conversation.get("data")):
+        open_form = (conversation.get("data") or {}).get("form")
+        conversation = {"state": conversation.get("state"), "data": _value("data", conversation.get("data"))}
+    else:
+        conversation = None
     data = {"user": _row(user), "roles": roles, "registration": reg_data,
-            "submissions": subs, "inquiries": [_row(i) for i in inquiries], "files": files}
+            "submissions": subs, "inquiries": [_row(i) for i in inquiries], "files": files,
+            "notifications": notifications, "conversation": conversation}
     return Export(data, reg.status if reg else None, reg.account_name if reg else None, dict(statuses), files,
-                  len(inquiries))
+                  len(inquiries), len(notifications), open_form)
 
 
 @dataclass(frozen=True)
@@ -128,6 +174,7 @@ async def erase(session: AsyncSession, user_id: int) -> Erasure:
     registration as an anonymised record (status `erased`). Everything else goes: the registration
     otherwise, drafts, withdrawn applications, questions, unfinished forms, undelivered notifications."""
     plan = await erasure_plan(session, user_id)
+    about = await _about(session, user_id)
     reg = await registration.for_user(session, user_id, lock=True)
     if reg is not None and plan.registration_kept:
         registration.anonymise(reg)
@@ -137,10 +184,74 @@ async def erase(session: AsyncSession, user_id: int) -> Erasure:
                                                                Submission.status.in_(ERASABLE)))).scalars():
         await session.delete(sub)
     await session.execute(delete(Inquiry).where(Inquiry.user_id == user_id))
-    await session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == user_id,
-                                                      OutboxMessage.status.in_(["pending", "held", "failed"])))
+    # copies of their data in notifications (to them, and about them to staff), sent or not: a row
+    # being sent right now is delivered still, and its sender's update then finds no row
+    await session.execute(delete(OutboxMessage).where(or_(OutboxMessage.chat_id == user_id,
+                                                          OutboxMessage.about_user_id == user_id)))
     await session.execute(delete(FsmRecord).where(FsmRecord.key.like(f"%:{user_id}:{user_id}:%")))
+    await scrub_forms_about(session, about)
     user = await session.get(User, user_id)
     if user is not None:
         user.first_name, user.last_name, user.username, user.language_code = ERASED, None, None, None
     return plan
+
+
+@dataclass(frozen=True)
+class About:
+    """How an operator's open form names the person: the `about` key a form about a person carries
+    in its extra, or the id of one of their records (forms opened before `about` existed)."""
+
+    user_id: int
+    registrations: frozenset[int]
+    inquiries: frozenset[int]
+    submissions: frozenset[int]  # only those erasing deletes: a form about a kept application stays
+
+    def matches(self, extra: Any) -> bool:
+        if not isinstance(extra, dict):
+            return False
+        return (extra.get("about") == self.user_id or extra.get("registration_id") in self.registrations
+                or extra.get("inquiry_id") in self.inquiries or extra.get("submission_id") in self.submissions)
+
+
+async def _about(session: AsyncSession, user_id: int) -> About:
+    regs = (await session.execute(select(Registration.id).where(Registration.user_id == user_id))).scalars()
+    asked = (await session.execute(select(Inquiry.id).where(Inquiry.user_id == user_id))).scalars()
+    subs = (await session.execute(select(Submission.id).where(Submission.user_id == user_id,
+                                                              Submission.status.in_(ERASABLE)))).scalars()
+    return About(user_id, frozenset(regs), frozenset(asked), frozenset(subs))
+
+
+def _scrubbed(extra: dict[str, Any]) -> dict[str, Any]:
+    """A form's extra without the person in it: record ids stay (the submit then finds the record
+    gone and says so), every other text becomes ERASED, and `about` goes."""
+    return {key: (ERASED if isinstance(value, str) and not key.endswith("_id") else value)
+            for key, value in extra.items() if key != "about"}
+
+
+async def scrub_forms_about(session: AsyncSession, about: About) -> int:
+    """Operators' unfinished forms about the person (a rejection holds the account name, an answer
+    the asker's name and question), in the SQL FSM storage: what they hold of the person is erased,
+    the form stays open so that its submit tells the operator the applicant erased their data
+    (instead of their next message falling through as if nothing was open); a form offered to
+    replace an open one (`pending`) is dropped. Only conversations with a state and a form's
+    `extra` are read. Returns how many changed. (With Redis FSM storage these stay until the
+    operator finishes or cancels the form.)"""
+    rows = (await session.execute(select(FsmRecord).where(FsmRecord.state.is_not(None),
+                                                          FsmRecord.data.like('%"extra"%')))).scalars()
+    changed = 0
+    for row in rows:
+        try:
+            data = json.loads(row.data)
+        except ValueError:
+            continue
+        touched = False
+        if about.matches(data.get("extra")):
+            data["extra"] = _scrubbed(data["extra"])
+            touched = True
+        if isinstance(data.get("pending"), dict) and about.matches(data["pending"].get("extra")):
+            data.pop("pending")
+            touched = True
+        if touched:
+            row.data = json.dumps(data, ensure_ascii=False)
+            changed += 1
+    return changed

@@ -39,10 +39,60 @@ class NameTaken(Exception):
     pass
 
 
+class NameUnusual(Exception):
+    """The name's key would not fit the key column (see KEY_MAX): made of expanding symbols."""
+
+
+KEY_MAX = 64  # registrations.account_key is String(64)
+# Characters that show nothing, besides Unicode's format characters (category Cf: zero-width space
+# and joiners, bidi marks, soft hyphen, word joiner, BOM…): the rest of Unicode's default-ignorable
+# code points. Dropped from the key; a name containing any of them is refused (`name_problem`).
+INVISIBLE = frozenset(chr(c) for c in (0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
+                                       *range(0x180B, 0x1810), *range(0xFE00, 0xFE10),
+                                       *range(0xE0100, 0xE01F0)))
+# Latin look-alikes of Cyrillic and Greek letters (after casefold, so lower case only), as Unicode's
+# confusables.txt pairs them: ΚΕΡU (Greek) and кеpu (Cyrillic) name the same account as KEPU. Kept
+# small on purpose: letters that look like a Latin letter in common fonts; ν and υ follow their
+# capitals (Ν, Υ), which is how a look-alike of a name in capitals is made.
+CONFUSABLES = str.maketrans({
+    # Cyrillic
+    "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j", "к": "k", "ӏ": "l",
+    "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "ѕ": "s", "т": "t", "у": "y", "х": "x", "ԁ": "d",
+    "ԛ": "q", "ԝ": "w", "ѵ": "v",
+    # Greek
+    "α": "a", "β": "b", "ε": "e", "ζ": "z", "η": "h", "ι": "i", "κ": "k", "μ": "m", "ν": "n", "ο": "o",
+    "ρ": "p", "τ": "t", "υ": "y", "χ": "x", "ϲ": "c", "ϳ": "j",
+})
+SEPARATORS = re.compile(r"[\s\u3000·・._\-]+")
+
+
+def _shown(char: str) -> bool:
+    return unicodedata.category(char) != "Cf" and char not in INVISIBLE
+
+
 def account_key(name: str) -> str:
-    """Case- and width-insensitive identity of an account name: ＫＥＰＵ 科普 == kepu科普."""
+    """The identity of an account name for uniqueness: names that read the same are the same.
+    NFKC (width, compatibility forms: ＫＥＰＵ == KEPU), casefold, invisible characters dropped
+    (format characters Cf and INVISIBLE), Cyrillic and Greek look-alikes as Latin (CONFUSABLES),
+    separators (spaces, dots, dashes, ·) dropped: ＫＥＰＵ 科普 == kepu科普 == кеpu\u200b科普.
+    May be longer than the name (NFKC expands ﷽ to 18 characters): `name_problem` refuses a name
+    whose key exceeds KEY_MAX."""
     folded = unicodedata.normalize("NFKC", name).casefold()
-    return re.sub(r"[\s\u3000·・._\-]+", "", folded)
+    folded = "".join(c for c in folded if _shown(c)).translate(CONFUSABLES)
+    # NFKC again: dropping a joiner may join what it kept apart; casefold may leave forms to compose
+    return SEPARATORS.sub("", unicodedata.normalize("NFKC", folded))
+
+
+def name_problem(name: str) -> str | None:
+    """Why a typed account name can't be used, or None: "invisible" (a control or format character,
+    or another invisible one: such a name can pass for another), "unusual" (its key would exceed
+    KEY_MAX: a 30-character name of symbols that expand under NFKC; no real name needs them, and
+    refusing is clearer than keeping a name whose identity would be cut or hashed)."""
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") or c in INVISIBLE for c in name):
+        return "invisible"
+    if len(account_key(name)) > KEY_MAX:
+        return "unusual"
+    return None
 
 
 async def name_taken(session: AsyncSession, name: str, user_id: int) -> bool:
@@ -95,6 +145,8 @@ def sent_as(ref: dict[str, Any]) -> str:
 async def save_form(session: AsyncSession, user_id: int, values: dict[str, Any]) -> Registration:
     """Store the confirmed form (new, or corrected after a rejection). The printed form changes with
     the data, so it has to be signed and sealed again: the status goes back to awaiting_seal."""
+    if len(account_key(values["account_name"])) > KEY_MAX:  # a draft from before the name check
+        raise NameUnusual(values["account_name"])
     if await name_taken(session, values["account_name"], user_id):
         raise NameTaken(values["account_name"])
     reg = await for_user(session, user_id, lock=True)

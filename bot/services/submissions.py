@@ -16,6 +16,11 @@ from bot.campaign import Campaign, Category
 from storage.models import Submission, SubmissionFile, utcnow
 
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile on Telegram's cloud Bot API
+# Limits that keep one person from filling the database and the cards: a comics series of 30 pages
+# is a long one (content/campaign.toml has no field for it; a one-file work replaces its file), and
+# 20 drafts open at once is more than anyone works on (submitted and withdrawn ones don't count).
+MAX_FILES = 30  # per application
+MAX_OPEN_DRAFTS = 20  # per person
 OTHER_DIRECTION = "other"
 
 
@@ -58,6 +63,10 @@ class UploadMeta:
 
 class NotDraft(Exception):
     """The application was submitted or withdrawn meanwhile: its answers can't change any more."""
+
+
+class TooManyDrafts(Exception):
+    """The person already has MAX_OPEN_DRAFTS drafts: a new one is not saved."""
 
 
 # an operator's reasons for failing a big file by hand (labels: application.fail_rules.*)
@@ -109,11 +118,25 @@ def answers_of(sub: Submission) -> dict[str, Any]:
     return json.loads(sub.answers)
 
 
+async def open_drafts(session: AsyncSession, user_id: int) -> int:
+    query = select(func.count()).select_from(Submission).where(Submission.user_id == user_id,
+                                                               Submission.status == Status.draft.value)
+    return (await session.execute(query)).scalar_one()
+
+
+async def room_for_draft(session: AsyncSession, user_id: int) -> bool:
+    """May this person open one more draft (MAX_OPEN_DRAFTS)?"""
+    return await open_drafts(session, user_id) < MAX_OPEN_DRAFTS
+
+
 async def save_draft(session: AsyncSession, user_id: int, answers: dict[str, Any],
                      submission_id: int | None = None) -> Submission:
-    """A new draft, or the edited answers of one of this person's drafts."""
+    """A new draft, or the edited answers of one of this person's drafts. TooManyDrafts when a
+    new one would pass MAX_OPEN_DRAFTS (nothing is saved)."""
     sub = await own(session, user_id, submission_id) if submission_id else None
     if sub is None:
+        if not await room_for_draft(session, user_id):
+            raise TooManyDrafts(user_id)
         sub = Submission(user_id=user_id, status=Status.draft.value, category="", created_at=utcnow())
         session.add(sub)
     if sub.status != Status.draft.value:
@@ -143,6 +166,11 @@ async def mine(session: AsyncSession, user_id: int) -> list[Submission]:
 async def files_of(session: AsyncSession, submission_id: int) -> list[SubmissionFile]:
     query = select(SubmissionFile).where(SubmissionFile.submission_id == submission_id).order_by(SubmissionFile.id)
     return list((await session.execute(query)).scalars())
+
+
+def room_for_file(files: list[SubmissionFile]) -> bool:
+    """May one more file join this application (MAX_FILES)? `files`: its files now."""
+    return len(files) < MAX_FILES
 
 
 async def file_seen(session: AsyncSession, submission_id: int, file_unique_id: str) -> SubmissionFile | None:
@@ -183,9 +211,12 @@ async def replace_files(session: AsyncSession, sub: Submission) -> list[str]:
 
 async def copy_as_draft(session: AsyncSession, sub: Submission) -> Submission | None:
     """A withdrawn application reopened: a new draft with the same answers and the files that
-    passed their check (same Telegram file ids and reports: nothing is uploaded again)."""
+    passed their check (same Telegram file ids and reports: nothing is uploaded again).
+    TooManyDrafts when the person has MAX_OPEN_DRAFTS drafts already."""
     if sub.status != Status.withdrawn.value:
         return None
+    if not await room_for_draft(session, sub.user_id):
+        raise TooManyDrafts(sub.user_id)
     now = utcnow()
     copy = Submission(user_id=sub.user_id, kind=sub.kind, category=sub.category, title=sub.title,
                       answers=sub.answers, status=Status.draft.value, created_at=now, updated_at=now)
