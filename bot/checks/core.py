@@ -29,18 +29,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.checks import messages as msg
-from bot.checks.archive import DOCX_LIMITS, ZipFacts, ZipLimits, inspect_zip, zip_kind
+from bot.checks.archive import DOCX_LIMITS, ZipFacts, ZipLimits, human_bytes, inspect_zip, zip_kind
 from bot.checks.estimates import estimate_levels, estimate_pages
 from bot.checks.media import image_metrics, image_size_metrics, parse_media, track_dicts, video_metrics
 from bot.checks.report import Item, Report
 from bot.checks.sniff import HEAD_BYTES, expected_kinds, sniff_head
 from bot.checks.text import (
+    PDF_LIMITS,
     PdfSupportMissing,
-    count_chars,
+    TooComplex,
+    count_chars_upto,
     decode_text,
+    markdown_lines,
+    pdf_pages_text,
     read_docx_text,
-    read_pdf_text,
-    strip_markdown,
+    text_chunks,
 )
 
 if TYPE_CHECKING:
@@ -62,6 +65,9 @@ MEASURED_METRICS = frozenset(
 )
 _PICTURE_METRICS = {"short_side_px", "bitrate_bps", "duration_s"}
 TEXT_MAX_BYTES = 32 << 20  # a plain-text article is never this big; bigger is not text to us
+# An article's 字 are counted up to this (or twice the category's largest bound on 字, if more):
+# past it the count stops ("超过200000字") and a PDF's later pages are never extracted.
+CHARS_CAP = 200_000
 _MARKDOWN_EXTENSIONS = {"md", "markdown"}
 _TRUE_WORDS = {"true", "yes", "y", "1", "on", "是", "有", "已确认", "确认"}
 _FALSE_WORDS = {"false", "no", "n", "0", "off", "否", "无", "没有", "未确认"}
@@ -452,22 +458,65 @@ def _pillow_size(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _set_chars(f: _File, plain: str) -> None:
-    chars = count_chars(plain)
+def _chars_cap(cat: Category) -> int:
+    """Where counting stops: CHARS_CAP, or twice the category's largest bound on 字 if that is more
+    (the verdict is then certain: the text is far over any maximum)."""
+    bounds = [0]
+    for rule in cat.rules:
+        if rule.metric == "chars" and not isinstance(rule.value, bool):
+            values = rule.value if isinstance(rule.value, tuple) else (rule.value,)
+            bounds += [int(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    return max(CHARS_CAP, 2 * max(bounds))
+
+
+def _set_chars(f: _File, chars: int, over: int | None = None) -> None:
+    """The 字 count; over: the cap the count passed (the count is then only "more than that")."""
     f.metrics["chars"] = chars
     f.info["chars"] = chars
-    f.details.append(msg.LABEL_PARTS["chars"].format(chars=chars))
+    if over is not None:
+        f.info["chars_over"] = over
+        f.details.append(msg.LABEL_PARTS["chars_over"].format(chars=over))
+    else:
+        f.details.append(msg.LABEL_PARTS["chars"].format(chars=chars))
+
+
+def _count(f: _File, cat: Category, pieces: Any) -> None:
+    cap = _chars_cap(cat)
+    chars, over = count_chars_upto(pieces, cap)
+    _set_chars(f, chars, cap if over else None)
+
+
+def _too_complex(f: _File, kind: str, key: str, fields: Mapping[str, Any]) -> None:
+    """The file is over one of the library's limits for its kind ("docx", "pdf")."""
+    f.usable = False
+    if kind == "docx":
+        limit = msg.LIMIT_REASONS["docx_limit"].format(
+            size=human_bytes(DOCX_LIMITS.max_unpacked_bytes),
+            xml=human_bytes(DOCX_LIMITS.max_xml_bytes or 0),
+            ratio=DOCX_LIMITS.max_ratio or 0,
+        )
+    else:
+        limit = msg.LIMIT_REASONS["pdf_limit"].format(
+            pages=PDF_LIMITS.max_pages, operators=PDF_LIMITS.max_operators, seconds=f"{PDF_LIMITS.seconds:g}"
+        )
+    fields = {k: (human_bytes(v) if k in ("size", "limit") and key == "pdf_page_content" else v)
+              for k, v in fields.items()}
+    f.info["limit"] = key
+    f.items.append(_file_item(f, "file.too_complex", reason=msg.LIMIT_REASONS[key].format(**fields), limit=limit))
 
 
 def _measure_docx(f: _File, cat: Category, mi: Any, text: Any) -> None:
-    facts = inspect_zip(f.path, DOCX_LIMITS)
+    facts = inspect_zip(f.path, DOCX_LIMITS)  # sizes and ratios from the directory, before parsing
     if facts.damaged or facts.problems:
         f.usable = False
         if facts.damaged:
             f.info["error"] = facts.damaged
             f.items.append(_file_item(f, "file.unreadable", reason=msg.UNREADABLE_REASONS["zip"]))
+        if facts.limit is not None:  # too big to check, in a Word document's words
+            _too_complex(f, "docx", *facts.limit)
         for rule_id, fields in facts.problems:
-            f.items.append(_file_item(f, rule_id, **fields))
+            if rule_id != "file.zip_bomb":
+                f.items.append(_file_item(f, rule_id, **fields))
         return
     try:
         plain = read_docx_text(f.path)
@@ -476,25 +525,29 @@ def _measure_docx(f: _File, cat: Category, mi: Any, text: Any) -> None:
         f.info["error"] = f"{type(exc).__name__}: {exc}"[:200]
         f.items.append(_file_item(f, "file.unreadable", reason=msg.UNREADABLE_REASONS["docx"]))
         return
-    _set_chars(f, plain)
+    _count(f, cat, text_chunks(plain.split("\n")))
 
 
 def _measure_pdf(f: _File, cat: Category, mi: Any, text: Any) -> None:
     f.metrics["chars"] = None
-    try:
-        plain = read_pdf_text(f.path)
+    cap = _chars_cap(cat)
+    try:  # page by page, within PDF_LIMITS; counting stops past the cap
+        chars, over = count_chars_upto(pdf_pages_text(f.path, PDF_LIMITS), cap)
     except PdfSupportMissing:
         f.items.append(_file_item(f, "file.pdf_unreadable"))
+        return
+    except TooComplex as exc:
+        _too_complex(f, "pdf", exc.key, exc.fields)
         return
     except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds for a broken file
         f.usable = False
         f.info["error"] = f"{type(exc).__name__}: {exc}"[:200]
         f.items.append(_file_item(f, "file.unreadable", reason=msg.UNREADABLE_REASONS["pdf"]))
         return
-    if count_chars(plain) == 0:
+    if chars == 0:
         f.items.append(_file_item(f, "file.pdf_no_text", measured=0))
         return
-    _set_chars(f, plain)
+    _set_chars(f, chars, cap if over else None)
 
 
 def _measure_text(f: _File, cat: Category, mi: Any, text: tuple[str, str] | None) -> None:
@@ -504,9 +557,11 @@ def _measure_text(f: _File, cat: Category, mi: Any, text: tuple[str, str] | None
     f.info["encoding"] = encoding
     f.details.append(encoding)
     if f.path.suffix.lower().lstrip(".") in _MARKDOWN_EXTENSIONS:
-        plain = strip_markdown(plain)
+        lines = markdown_lines(plain)  # linear time; read only as far as counting goes
         f.info["markdown"] = True
-    _set_chars(f, plain)
+    else:
+        lines = iter(plain.split("\n"))
+    _count(f, cat, text_chunks(lines))
 
 
 def _measure_zip(f: _File, cat: Category, mi: Any, text: Any) -> None:
@@ -790,6 +845,8 @@ def _measured_text(rule: Rule, f: _File, value: Any, ok: bool) -> str:
         if not ok and not isinstance(rule.value, bool | tuple) and round(value, 2) == rule.value:
             text = _duration_text(value, 3)
         return text
+    if metric == "chars" and info.get("chars_over"):
+        return msg.LABEL_PARTS["chars_over"].format(chars=info["chars_over"])
     if metric == "has_video_track":
         return msg.HAS_VIDEO[bool(value)]
     if metric == "not_truncated":

@@ -52,6 +52,14 @@ def _num(x: float) -> str:
 _context: Any = None
 
 
+def use_start_method(method: str) -> None:
+    """Choose how checking processes start: "forkserver" (the default: forked from a small server
+    that has the readers imported, for a long-running process that imported aiogram) or "fork"
+    (a one-shot command line, where starting a server would cost more than it saves)."""
+    global _context
+    _context = multiprocessing.get_context(method)
+
+
 def _ctx() -> Any:
     global _context
     if _context is None:
