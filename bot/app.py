@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from dataclasses import dataclass
 
@@ -13,12 +14,14 @@ from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.campaign import Campaign, load_campaign
 from bot.checker import Checker
 from bot.config import Settings, async_db_url, mask_token, mask_url
 from bot.handlers import get_routers
+from bot.inbox import Inbox
 from bot.middlewares import ExpiredQueries, SaveBeforeReplying, UnitOfWork
 from bot.outbox import OutboxSender
 from bot.render import Texts
@@ -28,6 +31,7 @@ from storage.fsm import AfterCommitStorage, SQLStorage
 from storage.models import utcnow
 
 log = logging.getLogger("kepubot")
+WEBHOOK_PATH = "/webhook"
 
 
 @dataclass
@@ -84,6 +88,7 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
     sender = OutboxSender(sessionmaker)
     dp["outbox"] = sender
     dp["checker"] = Checker(sessionmaker, campaign, texts, settings)  # uploads checked after their commit
+    dp["inbox"] = Inbox(sessionmaker, dp, workers=settings.inbox_workers, pool_size=settings.db_pool_size)
     dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids, after_commit=sender.wake))
     dp.include_routers(*get_routers(campaign))
     return dp
@@ -92,7 +97,8 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
 def build_app(settings: Settings) -> App:
     campaign = load_campaign(settings.campaign_file)
     texts = build_texts(settings, campaign)
-    engine = make_engine(async_db_url(settings.effective_database_url), busy_seconds=settings.sqlite_busy_seconds)
+    engine = make_engine(async_db_url(settings.effective_database_url), busy_seconds=settings.sqlite_busy_seconds,
+                         pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout)
     sessionmaker = make_sessionmaker(engine)
     storage, isolation = build_storage(settings, sessionmaker)
     dp = build_dispatcher(settings, campaign, texts, sessionmaker, storage, isolation)
@@ -141,6 +147,7 @@ async def check_operators(bot: Bot, admin_ids: frozenset[int],
 
 async def run(settings: Settings) -> None:
     from bot.commands import install_commands
+    from bot.inbox import poll
     from bot.scheduler import build_scheduler
     from storage.migrate import upgrade_async
 
@@ -150,39 +157,60 @@ async def run(settings: Settings) -> None:
     bot = build_bot(settings)
     scheduler = build_scheduler(app)
     sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
+    intake = app.dispatcher["inbox"]
     try:
         await install_commands(bot, app.texts, settings.admin_ids, app.sessionmaker)
         await check_operators(bot, settings.admin_ids, app.sessionmaker)
         await app.dispatcher["checker"].resume(bot)  # files a stop left unchecked
+        await intake.start(bot)  # updates a stop left unhandled go first
         scheduler.start()
+        allowed = app.dispatcher.resolve_used_update_types()
         if settings.webhook_url:
-            await _run_webhook(app, bot)
+            await _run_webhook(app, bot, allowed)
         else:
             await bot.delete_webhook(drop_pending_updates=False)
-            await app.dispatcher.start_polling(bot, handle_as_tasks=True,
-                                               allowed_updates=app.dispatcher.resolve_used_update_types())
+            log.info("polling; %d inbox workers", intake.workers)
+            await poll(bot, intake, allowed)
     finally:
         sending.cancel()
+        await intake.stop()
         scheduler.shutdown(wait=False)
         await bot.session.close()
         await app.close()
 
 
-async def _run_webhook(app: App, bot: Bot) -> None:
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-    from aiohttp import web
+def webhook_app(app: App, bot: Bot) -> web.Application:
+    """POST /webhook: a request without Telegram's secret header (or with another) gets 401 and is
+    never handled; a good one is stored in the inbox and answered 200 at once."""
+    secret = (app.settings.webhook_secret or "").encode()
+    intake = app.dispatcher["inbox"]
 
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not secret or not hmac.compare_digest(given, secret):
+            return web.Response(status=401)
+        try:
+            update = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            return web.Response(status=400)
+        await intake.receive([update])
+        return web.Response(status=200)
+
+    web_app = web.Application(client_max_size=2 * 1024 * 1024)
+    web_app.router.add_post(WEBHOOK_PATH, receive)
+    return web_app
+
+
+async def _run_webhook(app: App, bot: Bot, allowed: list[str]) -> None:
     settings = app.settings
-    path = "/webhook"
-    web_app = web.Application()
-    SimpleRequestHandler(dispatcher=app.dispatcher, bot=bot, secret_token=settings.webhook_secret).register(web_app, path=path)
-    setup_application(web_app, app.dispatcher, bot=bot)
-    runner = web.AppRunner(web_app)
+    runner = web.AppRunner(webhook_app(app, bot))
     await runner.setup()
     # listen first, then tell Telegram where: no update is posted to a port that isn't open yet
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
-    await bot.set_webhook(settings.webhook_url.rstrip("/") + path, secret_token=settings.webhook_secret,
-                          allowed_updates=app.dispatcher.resolve_used_update_types())
+    await bot.set_webhook(settings.webhook_url.rstrip("/") + WEBHOOK_PATH, secret_token=settings.webhook_secret,
+                          allowed_updates=allowed)
     try:
         await asyncio.Event().wait()
     finally:

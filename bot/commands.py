@@ -20,7 +20,8 @@ COMMANDS: dict[Role, tuple[str, ...]] = {
                    "cancel"),
     Role.tutor: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
     Role.reviewer: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
-    Role.admin: ("start", "pending", "bigfiles", "questions", "staff", "invite", "rules", "contact", "help", "cancel"),
+    Role.admin: ("start", "pending", "bigfiles", "questions", "staff", "invite", "deadletters", "rules", "contact",
+                 "help", "cancel"),
 }
 RANK = (Role.admin, Role.reviewer, Role.tutor, Role.creator)
 

@@ -21,7 +21,7 @@ from aiogram.types import TelegramObject, Update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import users
+from bot.services import inbox, users
 from storage.db import current_session, save_before_saying, write
 from storage.fsm import flush_fsm, pending_fsm
 
@@ -57,6 +57,7 @@ class UnitOfWork(BaseMiddleware):
         if len(self.recent) > self.remember:
             self.recent.popitem(last=False)
 
+        outcome = data.get("inbox_outcome")  # the inbox worker's view of this attempt (bot/inbox.py)
         async with self.sessionmaker() as session:
             token = current_session.set(session)
             fsm_changes: dict = {}  # conversation changes kept outside the database, written after commit
@@ -75,6 +76,8 @@ class UnitOfWork(BaseMiddleware):
                 data["session"] = session
                 result = await handler(event, data)
                 users.mark_update(session, update_id)
+                if outcome is not None:  # done in the same transaction as the update's own changes
+                    await inbox.done(session, update_id)
                 queued = session.info.pop("outbox", False)
                 try:
                     await write(session, session.commit)
@@ -83,6 +86,8 @@ class UnitOfWork(BaseMiddleware):
                     await session.rollback()
                     log.info("update %s committed elsewhere; dropped", update_id)
                     return result
+                if outcome is not None:
+                    outcome["committed"] = True
                 pending_fsm.reset(fsm_token)
                 fsm_token = None
                 await flush_fsm(fsm_changes)
@@ -91,9 +96,11 @@ class UnitOfWork(BaseMiddleware):
                 for then in session.info.pop("after_commit", ()):
                     then()  # work the update started that must see its rows (a file's check)
                 return result
-            except BaseException:
+            except BaseException as exc:
                 await session.rollback()
                 self.recent.pop(update_id, None)  # a retry of a failed update may run again
+                if outcome is not None:
+                    outcome["error"] = exc
                 raise
             finally:
                 if fsm_token is not None:

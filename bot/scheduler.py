@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.services import inbox
 from bot.services.users import prune_updates
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ def build_scheduler(app: App) -> AsyncIOScheduler:
     async def prune() -> None:
         async with app.sessionmaker.begin() as session:
             removed = await prune_updates(session)
-        log.info("pruned %d processed update ids", removed)
+            handled = await inbox.prune(session)
+        log.info("pruned %d processed update ids and %d handled inbox updates", removed, handled)
 
     scheduler.add_job(prune, "interval", hours=6, id="prune_updates", coalesce=True, max_instances=1)
     return scheduler

@@ -21,12 +21,16 @@ from sqlalchemy.orm import Session
 current_session: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
 
 
-def make_engine(url: str, *, echo: bool = False, busy_seconds: float = 10) -> AsyncEngine:
+def make_engine(url: str, *, echo: bool = False, busy_seconds: float = 10, pool_size: int = 12,
+                pool_timeout: float = 10) -> AsyncEngine:
     """busy_seconds: how long an SQLite write waits for another process's write lock before it
-    fails (fail fast: the person is told to try again instead of waiting half a minute)."""
+    fails (fail fast: the person is told to try again instead of waiting half a minute). The pool
+    holds `pool_size` connections (no overflow: a burst waits `pool_timeout` for one, then the
+    update is retried by the inbox)."""
+    pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_seconds})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_seconds}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -38,7 +42,7 @@ def make_engine(url: str, *, echo: bool = False, busy_seconds: float = 10) -> As
             cur.close()
 
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True)
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     MetaData,
     String,
     Text,
@@ -97,6 +98,25 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class InboxUpdate(Base):
+    """An update from Telegram, written here first and acknowledged; workers handle it after (in
+    order per person, retried on transient failures, parked as dead after that)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_chat_key_update_id", "chat_key", "update_id"),)
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_key: Mapped[int] = mapped_column(BigInteger)  # whose updates run one at a time, in order
+    payload: Mapped[str] = mapped_column(Text)  # the update's JSON as Telegram sent it
+    status: Mapped[str] = mapped_column(String(12), index=True)  # pending | working | done | dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class FsmRecord(Base):
@@ -225,4 +245,4 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["Base", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "OutboxMessage", "utcnow", "UTCDateTime"]
+__all__ = ["Base", "InboxUpdate", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "OutboxMessage", "utcnow", "UTCDateTime"]

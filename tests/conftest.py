@@ -80,5 +80,7 @@ async def app(settings: Settings):
 
 
 @pytest.fixture
-def chat(app: App) -> Conversation:
-    return Conversation(app.dispatcher)
+def chat(app: App):
+    conversation = Conversation(app.dispatcher)
+    yield conversation
+    assert conversation.tg.answered_twice == [], "a handler answered a button press twice"

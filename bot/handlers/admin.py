@@ -12,7 +12,7 @@ from bot.callbacks import InviteCB
 from bot.filters import HasRole
 from bot.keyboards import back_to_menu, staff_menu
 from bot.render import Texts
-from bot.services import users
+from bot.services import inbox, users
 from bot.services.users import INVITABLE, Person, Role
 from bot.ui import show
 
@@ -53,5 +53,14 @@ def build() -> Router:
         rows = [{"id": u.id, "name": u.first_name, "username": u.username, "role": r.value}
                 for u, r in await users.staff(session)]
         await message.answer(texts.render("staff_list", staff=rows), reply_markup=staff_menu(texts))
+
+    @router.message(Command("deadletters"))
+    async def dead_letters(message: Message, texts: Texts, session: AsyncSession) -> None:
+        """Updates that failed for good (after retries, or at once for a bug): who, when, why."""
+        rows, total = await inbox.dead_letters(session)
+        shown = [{"update_id": r.update_id, "chat_key": r.chat_key, "at": r.finished_at or r.received_at,
+                  "attempts": r.attempts, "error": (r.last_error or "").splitlines()[0][:200] if r.last_error else "",
+                  "kind": inbox.kind_of(r.payload)} for r in rows]
+        await message.answer(texts.render("dead_letters", rows=shown, total=total), reply_markup=back_to_menu(texts))
 
     return router

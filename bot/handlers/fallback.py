@@ -15,9 +15,10 @@ from bot.config import Settings
 from bot.flows.engine import FormSG, start_form
 from bot.flows.fields import TEXT, Answer, Invalid
 from bot.flows.inquiry import QUESTION
+from bot.inbox import is_transient
 from bot.keyboards import button, main_menu
 from bot.render import Texts
-from bot.services import registration
+from bot.services import inbox, registration
 from bot.services.users import Person
 from bot.ui import kind_of
 
@@ -77,9 +78,16 @@ def build() -> Router:
         await callback.answer(texts.render("stale_button"), show_alert=True)
 
     @router.error()
-    async def on_error(event: ErrorEvent, texts: Texts) -> None:
-        log.exception("update %s failed", event.update.update_id, exc_info=event.exception)
+    async def on_error(event: ErrorEvent, texts: Texts, inbox_attempt: int | None = None,
+                       inbox_outcome: dict | None = None) -> None:
         update = event.update
+        if (inbox_outcome is not None and inbox_attempt is not None and inbox_attempt < inbox.MAX_ATTEMPTS
+                and is_transient(event.exception)):
+            # the inbox tries it again in a moment: nothing to tell the person yet
+            log.warning("update %s: %s on attempt %d; it will be tried again", update.update_id,
+                        type(event.exception).__name__, inbox_attempt)
+            return
+        log.exception("update %s failed", update.update_id, exc_info=event.exception)
         # the database could not take the update's changes (another process holds SQLite's lock):
         # nothing of it was saved, and the person was told nothing else (replies wait for the write)
         busy = isinstance(event.exception, OperationalError) and "locked" in str(event.exception)

@@ -1,0 +1,223 @@
+"""Updates go to the inbox first, then to workers.
+
+Intake (polling or the webhook) only writes the updates into the `inbox` table in one short
+transaction and acknowledges them (the next getUpdates offset, or the webhook's 200). Workers, a fixed
+number of them (INBOX_WORKERS), take one update at a time: never two of one person at once or out of
+order, people in parallel. The update's own unit of work marks it done in its transaction
+(bot/middlewares.py), so its effects and "done" commit together: a crash anywhere leaves it pending
+(or working, taken again at start) and the processed_updates check keeps a re-run from repeating what
+committed. A transient failure (a database lock, a pool or network timeout) is retried with back-off
+without troubling the person; any other failure was already apologised for by the error handler and
+is parked as dead for operators (/deadletters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.types import Update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.services import inbox
+from storage.db import write
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+MESSAGE_KINDS = ("message", "edited_message")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that a later try may not meet: the database busy, a pool or network timeout."""
+    if isinstance(exc, OperationalError):
+        text = str(exc).lower()
+        return "locked" in text or "busy" in text or "could not connect" in text or "connection" in text
+    return isinstance(exc, PoolTimeout | TelegramNetworkError | TelegramRetryAfter | TelegramServerError |
+                      TimeoutError | ConnectionError)
+
+
+class Inbox:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], dispatcher: Dispatcher, *,
+                 workers: int = 4, pool_size: int | None = None) -> None:
+        self.sessionmaker = sessionmaker
+        self.dp = dispatcher
+        self.workers = max(1, workers)
+        self.pool_size = pool_size
+        self.wake = asyncio.Event()
+        self.busy: set[int] = set()  # chats this process is handling now
+        self.tasks: list[asyncio.Task] = []
+        self.bot: Bot | None = None
+        self._pool_warned = False
+
+    # ---------------------------------------------------------------- intake
+
+    async def receive(self, updates: list[dict[str, Any]]) -> int:
+        """Store updates and return; the workers are woken. Duplicates (a re-delivery) are ignored."""
+        if not updates:
+            return 0
+        async with self.sessionmaker() as session:
+            async def store() -> None:
+                nonlocal new
+                new = await inbox.receive(session, updates)
+                await session.commit()
+
+            new = 0
+            await write(session, store)
+            waiting = await inbox.backlog(session) if self.bot is not None else 0
+        self.wake.set()
+        if self.bot is not None and waiting > 2 * self.workers:
+            # a long queue: show at once that the message arrived (the answer follows in turn)
+            asyncio.create_task(self._acknowledge(self.bot, updates))
+        return new
+
+    async def _acknowledge(self, bot: Bot, updates: list[dict[str, Any]]) -> None:
+        chats = {u[k]["chat"]["id"]: ("upload_document" if "document" in u[k] or "video" in u[k] else "typing")
+                 for u in updates for k in MESSAGE_KINDS
+                 if isinstance(u.get(k), dict) and u[k].get("chat", {}).get("type") == "private"}
+        for chat_id, action in list(chats.items())[:30]:
+            try:
+                await bot.send_chat_action(chat_id, action)
+            except Exception:  # noqa: BLE001 - a courtesy: never let it disturb the intake
+                log.debug("chat action for %s failed", chat_id, exc_info=True)
+
+    # ---------------------------------------------------------------- workers
+
+    async def start(self, bot: Bot) -> None:
+        """Updates a stopped process left `working` are taken again; then the workers start."""
+        self.bot = bot
+        async with self.sessionmaker() as session:
+            async def release() -> None:
+                nonlocal released
+                released = await inbox.release_working(session)
+                await session.commit()
+
+            released = 0
+            await write(session, release)
+            left = await inbox.unfinished(session)
+        if released or left:
+            log.info("inbox: %d updates waiting at start (%d were being handled when the last run stopped)",
+                     left, released)
+        self.tasks = [asyncio.create_task(self._work(bot), name=f"inbox-worker-{i}") for i in range(self.workers)]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+
+    async def drain(self, bot: Bot) -> None:
+        """Handle everything that is due now, then return (tests; a bench's end)."""
+        self.bot = self.bot or bot
+        while True:
+            claimed = await self._claim()
+            if claimed is None:
+                return
+            await self._handle(bot, claimed)
+
+    async def _work(self, bot: Bot) -> None:
+        while True:
+            try:
+                claimed = await self._claim()
+            except Exception as exc:  # the database is away: wait and try again
+                self._note_pool(exc)
+                log.warning("inbox: could not take an update (%s); trying again", type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
+            if claimed is None:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), 1.0)
+                except TimeoutError:
+                    pass
+                continue
+            self.busy.add(claimed.chat_key)
+            try:
+                await self._handle(bot, claimed)
+            finally:
+                self.busy.discard(claimed.chat_key)
+                self.wake.set()  # this person's next update may go now
+
+    async def _claim(self) -> inbox.Claimed | None:
+        async with self.sessionmaker() as session:
+            async def take() -> None:
+                nonlocal claimed
+                claimed = await inbox.claim(session, utcnow(), frozenset(self.busy))
+                await session.commit()
+
+            claimed: inbox.Claimed | None = None
+            await write(session, take)
+            return claimed
+
+    async def _handle(self, bot: Bot, claimed: inbox.Claimed) -> None:
+        outcome: dict[str, Any] = {}
+        error: BaseException | None = None
+        try:
+            update = Update.model_validate(claimed.payload, context={"bot": bot})
+            await self.dp.feed_update(bot, update, inbox_attempt=claimed.attempts, inbox_outcome=outcome)
+            error = outcome.get("error")
+        except Exception as exc:  # noqa: BLE001 - recorded below, the worker goes on
+            error = exc
+        if outcome.get("committed") and error is None:
+            return  # marked done in the update's own transaction
+        async with self.sessionmaker() as session:
+            async def finish() -> None:
+                nonlocal status
+                if error is None:  # a duplicate dropped, or nothing to do
+                    await inbox.done(session, claimed.update_id)
+                    status = "done"
+                else:
+                    status = await inbox.retry_or_park(session, claimed.update_id, f"{type(error).__name__}: {error}",
+                                                       transient=is_transient(error))
+                await session.commit()
+
+            status = ""
+            await write(session, finish)
+        if error is not None:
+            self._note_pool(error)
+            if status == "dead":
+                log.error("update %s failed for good after %d attempts: %s: %s", claimed.update_id,
+                          claimed.attempts, type(error).__name__, str(error).splitlines()[0][:300] if str(error) else "")
+            else:
+                log.warning("update %s failed (%s), will be tried again", claimed.update_id, type(error).__name__)
+
+    def _note_pool(self, exc: BaseException) -> None:
+        if isinstance(exc, PoolTimeout) and not self._pool_warned:
+            self._pool_warned = True
+            log.warning("the database connection pool ran dry (DB_POOL_SIZE=%s, INBOX_WORKERS=%s): raise "
+                        "DB_POOL_SIZE or lower INBOX_WORKERS", self.pool_size, self.workers)
+
+
+async def poll(bot: Bot, intake: Inbox, allowed_updates: list[str]) -> None:
+    """getUpdates -> inbox -> next offset (the acknowledgement). Network trouble waits with back-off."""
+    offset: int | None = None
+    delay = 1.0
+    while True:
+        try:
+            updates = await bot.get_updates(offset=offset, timeout=25, allowed_updates=allowed_updates,
+                                            request_timeout=35)
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            log.warning("getUpdates failed (%s); again in %.0f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+            continue
+        except TelegramRetryAfter as exc:
+            await asyncio.sleep(exc.retry_after)
+            continue
+        delay = 1.0
+        if not updates:
+            continue
+        stored = [u.model_dump(mode="json", exclude_none=True, by_alias=True) for u in updates]
+        while True:
+            try:
+                await intake.receive(stored)
+                break
+            except Exception as exc:  # noqa: BLE001 - the database is away: keep the batch, try again
+                log.warning("inbox: could not store %d updates (%s); trying again", len(stored), type(exc).__name__)
+                await asyncio.sleep(1)
+        offset = updates[-1].update_id + 1
