@@ -18,7 +18,12 @@ import logging
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import Update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -168,7 +173,9 @@ class Inbox:
         async with self.sessionmaker() as session:
             async def finish() -> None:
                 nonlocal status
-                if error is None:  # a duplicate dropped, or nothing to do
+                if error is None or isinstance(error, TelegramForbiddenError):
+                    # a duplicate dropped, nothing to do, or the person blocked the bot meanwhile:
+                    # nobody to answer, nothing to retry
                     await inbox.done(session, claimed.update_id)
                     status = "done"
                 else:
@@ -178,7 +185,7 @@ class Inbox:
 
             status = ""
             await write(session, finish)
-        if error is not None:
+        if error is not None and status != "done":
             self._note_pool(error)
             if status == "dead":
                 log.error("update %s failed for good after %d attempts: %s: %s", claimed.update_id,

@@ -63,6 +63,7 @@ class FakeTelegram(BaseSession):
         self.messages: dict[tuple[int, int], Sent] = {}  # current state of each message
         self.alerts: list[tuple[str, str | None, bool]] = []  # callback answers: (id, text, alert)
         self.answered_twice: list[str] = []  # callback query ids a handler answered a second time
+        self.blocked: set[int] = set()  # chats whose person blocked the bot: sending there fails (403)
         self.files: dict[str, tuple[bytes, str]] = {}  # file_id -> bytes, name
         self.next_message_id: dict[int, itertools.count] = defaultdict(lambda: itertools.count(1000))
         self.fail_next: dict[str, dict[str, Any]] = {}
@@ -120,6 +121,8 @@ class FakeTelegram(BaseSession):
     async def _answer(self, name: str, method: TelegramMethod, p: dict[str, Any]) -> Any:
         if name == "getMe":
             return BOT_USER
+        if "chat_id" in p and str(p["chat_id"]).lstrip("-").isdigit() and int(p["chat_id"]) in self.blocked:
+            raise _Fail(403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"})
         if name in ("sendMessage", "sendDocument", "sendPhoto", "sendVideo", "copyMessage"):
             chat_id = int(p["chat_id"])
             too_long(p.get("text"), 4096) or too_long(p.get("caption"), 1024)

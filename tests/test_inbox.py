@@ -165,3 +165,17 @@ async def test_updates_a_stop_left_working_are_taken_again(app, chat: Conversati
     assert await statuses(app) == {800: "done", 801: "done"}
     texts = [m.text for m in chat.tg.sent[1001]]
     assert len(texts) == 2 and texts.index(next(t for t in texts if "/cancel" in t or "帮助" in t)) == 0
+
+
+async def test_a_person_who_blocked_the_bot_meanwhile_is_no_failure(app, chat: Conversation, caplog):
+    """Found by bench/bench_burst.py: a message, then the person blocks the bot before the answer."""
+    intake: Inbox = app.dispatcher["inbox"]
+    chat.tg.blocked.add(1001)
+    await intake.receive([text_update(900, 1001, "/start"), text_update(901, 1001, "申报截止时间？")])
+    with caplog.at_level("INFO"):
+        await intake.drain(chat.bot)
+    assert await statuses(app) == {900: "done", 901: "done"}
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    async with app.sessionmaker() as session:
+        assert (await session.execute(select(func.count()).select_from(InboxUpdate)
+                                      .where(InboxUpdate.status == "dead"))).scalar() == 0

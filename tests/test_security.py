@@ -290,9 +290,9 @@ async def test_existing_look_alike_keys_are_recomputed_by_the_migration(db_url):
                 await conn.execute(text(
                     "INSERT INTO registrations (id, user_id, account_name, account_key, subject_type, subject_name, "
                     "person_name, unit, position, title, field, phone, email, experience, recommender, status, "
-                    "created_at, updated_at) VALUES (:id, :id, :name, :key, 'individual', 'a', 'a', 'a', 'a', 'a', "
+                    "created_at, updated_at) VALUES (:id, :uid, :name, :key, 'individual', 'a', 'a', 'a', 'a', 'a', "
                     "'a', '1', 'a@b.cn', 'a', 'a', 'approved', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
-                    {"id": reg_id, "name": name, "key": key})
+                    {"id": reg_id, "uid": reg_id, "name": name, "key": key})
         await upgrade_async(db_url)
         async with engine.connect() as conn:
             keys = dict((await conn.execute(text("SELECT id, account_key FROM registrations"))).all())

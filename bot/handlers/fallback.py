@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, Router
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, ErrorEvent, InlineKeyboardMarkup, Message
 from sqlalchemy.exc import OperationalError
@@ -81,6 +82,9 @@ def build() -> Router:
     async def on_error(event: ErrorEvent, texts: Texts, inbox_attempt: int | None = None,
                        inbox_outcome: dict | None = None) -> None:
         update = event.update
+        if isinstance(event.exception, TelegramForbiddenError):  # blocked the bot meanwhile: nobody to tell
+            log.info("update %s: the chat blocked the bot (%s)", update.update_id, event.exception.message)
+            return
         if (inbox_outcome is not None and inbox_attempt is not None and inbox_attempt < inbox.MAX_ATTEMPTS
                 and is_transient(event.exception)):
             # the inbox tries it again in a moment: nothing to tell the person yet
