@@ -29,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def start() -> None:
         await check_services(settings)  # a SettingsError here is one line and exit code 2
-        await run(settings)
+        await run(settings, intake=args.command != "worker")
 
     try:
         asyncio.run(start())
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kepubot", description="科普号创作助手")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (polling, or webhook when WEBHOOK_URL is set)")
+    sub.add_parser("worker", help="handle updates from the shared inbox only (more processes on PostgreSQL)")
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.add_argument("--down", metavar="REV", help="downgrade to REV instead")
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_sandbox(args, rest)
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        return {"run": cmd_run, "migrate": cmd_migrate}[args.command](args)
+        return {"run": cmd_run, "worker": cmd_run, "migrate": cmd_migrate}[args.command](args)
     except (SettingsError, CampaignError) as exc:
         print(f"kepubot: {exc}", file=sys.stderr)
         return 2

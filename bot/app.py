@@ -145,7 +145,9 @@ async def check_operators(bot: Bot, admin_ids: frozenset[int],
     return unreachable
 
 
-async def run(settings: Settings) -> None:
+async def run(settings: Settings, *, intake: bool = True) -> None:
+    """The bot. `intake` False (`kepubot worker`): another process receives the updates (polling or
+    the webhook) and this one only handles them from the shared inbox (PostgreSQL)."""
     from bot.commands import install_commands
     from bot.inbox import poll
     from bot.scheduler import build_scheduler
@@ -157,23 +159,26 @@ async def run(settings: Settings) -> None:
     bot = build_bot(settings)
     scheduler = build_scheduler(app)
     sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
-    intake = app.dispatcher["inbox"]
+    inbox_runner = app.dispatcher["inbox"]
     try:
         await install_commands(bot, app.texts, settings.admin_ids, app.sessionmaker)
         await check_operators(bot, settings.admin_ids, app.sessionmaker)
         await app.dispatcher["checker"].resume(bot)  # files a stop left unchecked
-        await intake.start(bot)  # updates a stop left unhandled go first
+        await inbox_runner.start(bot)  # updates a stop left unhandled go first
         scheduler.start()
         allowed = app.dispatcher.resolve_used_update_types()
-        if settings.webhook_url:
+        if not intake:
+            log.info("worker: handling updates from the shared inbox; %d workers", inbox_runner.workers)
+            await asyncio.Event().wait()
+        elif settings.webhook_url:
             await _run_webhook(app, bot, allowed)
         else:
             await bot.delete_webhook(drop_pending_updates=False)
-            log.info("polling; %d inbox workers", intake.workers)
-            await poll(bot, intake, allowed)
+            log.info("polling; %d inbox workers", inbox_runner.workers)
+            await poll(bot, inbox_runner, allowed)
     finally:
         sending.cancel()
-        await intake.stop()
+        await inbox_runner.stop()
         scheduler.shutdown(wait=False)
         await bot.session.close()
         await app.close()

@@ -53,8 +53,8 @@ class Settings(BaseSettings):
     sqlite_busy_seconds: float = Field(default=10, gt=0)
     # updates are handled by this many workers (two updates of one person never at once); each holds
     # a database connection while it works, so the pool has room for them and the background jobs
-    inbox_workers: int = Field(default=4, ge=1, le=64)
-    db_pool_size: int = Field(default=12, ge=2, le=200)
+    inbox_workers: int = Field(default=8, ge=1, le=64)
+    db_pool_size: int = Field(default=16, ge=2, le=200)
     db_pool_timeout: float = Field(default=10, gt=0)  # seconds to wait for a free connection
     startup_wait: float = 60  # seconds to wait for the database and Redis at start, with back-off
     log_sql: bool = False  # SQL statements and their parameters in the log (personal data): only when asked

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -36,6 +37,7 @@ from storage.models import utcnow
 log = logging.getLogger(__name__)
 
 MESSAGE_KINDS = ("message", "edited_message")
+STALE = timedelta(minutes=10)  # an update `working` this long belongs to a process that died
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -99,7 +101,10 @@ class Inbox:
         async with self.sessionmaker() as session:
             async def release() -> None:
                 nonlocal released
-                released = await inbox.release_working(session)
+                # SQLite: one process, so whatever is `working` was left by a stop; PostgreSQL: other
+                # processes may be working right now, so only rows stale for STALE are taken again
+                shared = session.bind.dialect.name != "sqlite"
+                released = await inbox.release_working(session, STALE if shared else None)
                 await session.commit()
 
             released = 0

@@ -26,4 +26,14 @@ def build_scheduler(app: App) -> AsyncIOScheduler:
         log.info("pruned %d processed update ids and %d handled inbox updates", removed, handled)
 
     scheduler.add_job(prune, "interval", hours=6, id="prune_updates", coalesce=True, max_instances=1)
+
+    async def release_stale() -> None:
+        """Updates a dead process left `working` (several processes share the inbox on PostgreSQL)."""
+        from bot.inbox import STALE
+
+        async with app.sessionmaker.begin() as session:
+            if released := await inbox.release_working(session, STALE):
+                log.warning("inbox: %d updates left by a stopped process are taken again", released)
+
+    scheduler.add_job(release_stale, "interval", minutes=5, id="release_stale", coalesce=True, max_instances=1)
     return scheduler

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 current_session: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
 
 
-def make_engine(url: str, *, echo: bool = False, busy_seconds: float = 10, pool_size: int = 12,
+def make_engine(url: str, *, echo: bool = False, busy_seconds: float = 10, pool_size: int = 16,
                 pool_timeout: float = 10) -> AsyncEngine:
     """busy_seconds: how long an SQLite write waits for another process's write lock before it
     fails (fail fast: the person is told to try again instead of waiting half a minute). The pool
