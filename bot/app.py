@@ -88,7 +88,8 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
     sender = OutboxSender(sessionmaker)
     dp["outbox"] = sender
     dp["checker"] = Checker(sessionmaker, campaign, texts, settings)  # uploads checked after their commit
-    dp["inbox"] = Inbox(sessionmaker, dp, workers=settings.inbox_workers, pool_size=settings.db_pool_size)
+    dp["inbox"] = Inbox(sessionmaker, dp, workers=settings.inbox_workers, pool_size=settings.db_pool_size,
+                        shared=settings.inbox_shared)
     dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids, after_commit=sender.wake))
     dp.include_routers(*get_routers(campaign))
     return dp
@@ -157,6 +158,8 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
     await upgrade_async(async_db_url(settings.effective_database_url))
     app = build_app(settings)
     bot = build_bot(settings)
+    if not intake:
+        app.dispatcher["inbox"].shared = True  # a worker is never alone: it must not take others' work
     scheduler = build_scheduler(app)
     sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
     inbox_runner = app.dispatcher["inbox"]

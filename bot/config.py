@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     # updates are handled by this many workers (two updates of one person never at once); each holds
     # a database connection while it works, so the pool has room for them and the background jobs
     inbox_workers: int = Field(default=8, ge=1, le=64)
+    inbox_shared: bool = False  # `kepubot worker` processes share the inbox (PostgreSQL): set it on all
     db_pool_size: int = Field(default=16, ge=2, le=200)
     db_pool_timeout: float = Field(default=10, gt=0)  # seconds to wait for a free connection
     startup_wait: float = 60  # seconds to wait for the database and Redis at start, with back-off

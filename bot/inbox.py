@@ -51,11 +51,12 @@ def is_transient(exc: BaseException) -> bool:
 
 class Inbox:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], dispatcher: Dispatcher, *,
-                 workers: int = 4, pool_size: int | None = None) -> None:
+                 workers: int = 4, pool_size: int | None = None, shared: bool = False) -> None:
         self.sessionmaker = sessionmaker
         self.dp = dispatcher
         self.workers = max(1, workers)
         self.pool_size = pool_size
+        self.shared = shared  # other processes (kepubot worker) handle this inbox too
         self.wake = asyncio.Event()
         self.busy: set[int] = set()  # chats this process is handling now
         self.tasks: list[asyncio.Task] = []
@@ -101,10 +102,9 @@ class Inbox:
         async with self.sessionmaker() as session:
             async def release() -> None:
                 nonlocal released
-                # SQLite: one process, so whatever is `working` was left by a stop; PostgreSQL: other
-                # processes may be working right now, so only rows stale for STALE are taken again
-                shared = session.bind.dialect.name != "sqlite"
-                released = await inbox.release_working(session, STALE if shared else None)
+                # alone, whatever is `working` was left by a stop; shared (INBOX_SHARED, kepubot worker),
+                # other processes may be working right now: only rows stale for STALE are taken again
+                released = await inbox.release_working(session, STALE if self.shared else None)
                 await session.commit()
 
             released = 0

@@ -35,5 +35,6 @@ def build_scheduler(app: App) -> AsyncIOScheduler:
             if released := await inbox.release_working(session, STALE):
                 log.warning("inbox: %d updates left by a stopped process are taken again", released)
 
-    scheduler.add_job(release_stale, "interval", minutes=5, id="release_stale", coalesce=True, max_instances=1)
+    if app.dispatcher["inbox"].shared:
+        scheduler.add_job(release_stale, "interval", minutes=5, id="release_stale", coalesce=True, max_instances=1)
     return scheduler
