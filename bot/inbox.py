@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -62,6 +63,7 @@ class Inbox:
         self.tasks: list[asyncio.Task] = []
         self.bot: Bot | None = None
         self._pool_warned = False
+        self._counted_at, self._waiting = 0.0, 0  # the backlog, counted now and then
 
     # ---------------------------------------------------------------- intake
 
@@ -77,12 +79,19 @@ class Inbox:
 
             new = 0
             await write(session, store)
-            waiting = await inbox.backlog(session) if self.bot is not None else 0
+            waiting = await self._backlog(session)
         self.wake.set()
         if self.bot is not None and waiting > 2 * self.workers:
             # a long queue: show at once that the message arrived (the answer follows in turn)
             asyncio.create_task(self._acknowledge(self.bot, updates))
         return new
+
+    async def _backlog(self, session: AsyncSession) -> int:
+        """How many updates wait, counted at most once a second (intake is a hot path)."""
+        now = time.monotonic()
+        if self.bot is not None and now - self._counted_at >= 1.0:
+            self._counted_at, self._waiting = now, await inbox.backlog(session)
+        return self._waiting
 
     async def _acknowledge(self, bot: Bot, updates: list[dict[str, Any]]) -> None:
         chats = {u[k]["chat"]["id"]: ("upload_document" if "document" in u[k] or "video" in u[k] else "typing")
@@ -113,7 +122,9 @@ class Inbox:
         if released or left:
             log.info("inbox: %d updates waiting at start (%d were being handled when the last run stopped)",
                      left, released)
-        self.tasks = [asyncio.create_task(self._work(bot), name=f"inbox-worker-{i}") for i in range(self.workers)]
+        self.queue: asyncio.Queue[inbox.Claimed] = asyncio.Queue()
+        self.tasks = [asyncio.create_task(self._feed(bot), name="inbox-feed"),
+                      *(asyncio.create_task(self._work(bot), name=f"inbox-worker-{i}") for i in range(self.workers))]
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -125,42 +136,67 @@ class Inbox:
         """Handle everything that is due now, then return (tests; a bench's end)."""
         self.bot = self.bot or bot
         while True:
-            claimed = await self._claim()
-            if claimed is None:
+            claimed = await self._claim(1)
+            if not claimed:
                 return
-            await self._handle(bot, claimed)
-
-    async def _work(self, bot: Bot) -> None:
-        while True:
+            self.busy.add(claimed[0].chat_key)
             try:
-                claimed = await self._claim()
-            except Exception as exc:  # the database is away: wait and try again
-                self._note_pool(exc)
-                log.warning("inbox: could not take an update (%s); trying again", type(exc).__name__)
-                await asyncio.sleep(1)
-                continue
-            if claimed is None:
-                self.wake.clear()
+                await self._handle(bot, claimed[0])
+            finally:
+                self.busy.discard(claimed[0].chat_key)
+
+    async def _feed(self, bot: Bot) -> None:
+        """One task takes updates for the free workers, several in one transaction (one write per
+        batch, not per update), and hands them over; at most one per person is out at a time."""
+        while True:
+            free = self.workers - len(self.busy)
+            claimed: list[inbox.Claimed] = []
+            if free > 0:
+                try:
+                    claimed = await self._claim(free)
+                except Exception as exc:  # the database is away: wait and try again
+                    self._note_pool(exc)
+                    log.warning("inbox: could not take updates (%s); trying again", type(exc).__name__)
+                    await asyncio.sleep(1)
+                    continue
+            for one in claimed:
+                self.busy.add(one.chat_key)
+                self.queue.put_nowait(one)
+            if len(claimed) < free:
+                self.wake.clear()  # nothing more due now: wait for new updates or a finished one
                 try:
                     await asyncio.wait_for(self.wake.wait(), 1.0)
                 except TimeoutError:
                     pass
-                continue
-            self.busy.add(claimed.chat_key)
+            elif free <= 0:
+                self.wake.clear()
+                await self.wake.wait()
+
+    async def _work(self, bot: Bot) -> None:
+        while True:
+            claimed = await self.queue.get()
             try:
                 await self._handle(bot, claimed)
             finally:
                 self.busy.discard(claimed.chat_key)
-                self.wake.set()  # this person's next update may go now
+                self.wake.set()  # a worker is free, and this person's next update may go now
 
-    async def _claim(self) -> inbox.Claimed | None:
+    async def _claim(self, limit: int) -> list[inbox.Claimed]:
+        """Look (a read: no write lock), then take what is due in one short write."""
         async with self.sessionmaker() as session:
+            now = utcnow()
+            if not self.shared:  # alone: our busy set is the claim, and a stop leaves rows pending
+                return await inbox.peek(session, now, frozenset(self.busy), limit)
+            ids = await inbox.due(session, now, frozenset(self.busy), limit)
+            if not ids:
+                return []
+
             async def take() -> None:
                 nonlocal claimed
-                claimed = await inbox.claim(session, utcnow(), frozenset(self.busy))
+                claimed = await inbox.take(session, ids, now)
                 await session.commit()
 
-            claimed: inbox.Claimed | None = None
+            claimed: list[inbox.Claimed] = []
             await write(session, take)
             return claimed
 
@@ -185,7 +221,7 @@ class Inbox:
                     status = "done"
                 else:
                     status = await inbox.retry_or_park(session, claimed.update_id, f"{type(error).__name__}: {error}",
-                                                       transient=is_transient(error))
+                                                       transient=is_transient(error), attempt=claimed.attempts)
                 await session.commit()
 
             status = ""

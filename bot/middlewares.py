@@ -76,11 +76,15 @@ class UnitOfWork(BaseMiddleware):
                 data["session"] = session
                 result = await handler(event, data)
                 users.mark_update(session, update_id)
-                if outcome is not None:  # done in the same transaction as the update's own changes
-                    await inbox.done(session, update_id)
                 queued = session.info.pop("outbox", False)
+
+                async def commit() -> None:
+                    if outcome is not None:  # done in the same transaction as the update's own changes
+                        await inbox.done(session, update_id)
+                    await session.commit()
+
                 try:
-                    await write(session, session.commit)
+                    await write(session, commit)
                 except IntegrityError:
                     # another process committed the same update first
                     await session.rollback()

@@ -122,9 +122,9 @@ async def test_uploaded_file_is_downloaded_and_checked(any_sandbox, db_url, tmp_
         alice = client.user(1001, "Alice")
         await alice.send("/apply")
         await alice.wait_for("申报类型", timeout=20)
-        for button in ("作品", "图文"):
-            await alice.press(button)
-            await asyncio.sleep(0.3)
+        await alice.press("作品")
+        await alice.wait_for("请选择作品类别")  # each answer is awaited, not timed
+        await alice.press("图文")
         await alice.wait_for("作品（选题）名称")
         await alice.send("端到端的图文")
         await alice.wait_for("选题方向")

@@ -62,31 +62,54 @@ class Claimed:
     attempts: int  # including this one
 
 
-async def claim(session: AsyncSession, now: datetime, busy: set[int] | frozenset[int] = frozenset()) -> Claimed | None:
-    """Take the oldest update whose person has nothing earlier waiting or running (`busy`: chats this
-    process is handling). On PostgreSQL several processes share the inbox: SKIP LOCKED."""
+def _due_query(now: datetime, busy: set[int] | frozenset[int], limit: int, *columns):
     earlier = aliased(InboxUpdate)
-    query = (select(InboxUpdate.update_id)
+    query = (select(*columns)
              .where(InboxUpdate.status == "pending", InboxUpdate.not_before <= now,
                     ~exists().where(and_(earlier.chat_key == InboxUpdate.chat_key,
                                          earlier.update_id < InboxUpdate.update_id,
                                          earlier.status.in_(ACTIVE))))
-             .order_by(InboxUpdate.update_id).limit(1))
-    if busy:
-        query = query.where(InboxUpdate.chat_key.not_in(busy))
+             .order_by(InboxUpdate.update_id).limit(limit))
+    return query.where(InboxUpdate.chat_key.not_in(busy)) if busy else query
+
+
+async def peek(session: AsyncSession, now: datetime, busy: set[int] | frozenset[int] = frozenset(),
+               limit: int = 1) -> list[Claimed]:
+    """What is due, without taking it: for a process that is alone on its inbox (SQLite), where the
+    process's own set of busy chats is the only claim needed and a stop leaves the rows pending."""
+    rows = (await session.execute(_due_query(now, busy, limit, InboxUpdate.update_id, InboxUpdate.chat_key,
+                                             InboxUpdate.payload, InboxUpdate.attempts))).all()
+    return [Claimed(r.update_id, r.chat_key, json.loads(r.payload), r.attempts + 1) for r in rows]
+
+
+async def due(session: AsyncSession, now: datetime, busy: set[int] | frozenset[int] = frozenset(),
+              limit: int = 1) -> list[int]:
+    """Up to `limit` update ids, each the oldest of a person who has nothing earlier waiting or
+    running (so at most one per person), oldest first; `busy`: chats this process is handling. On
+    PostgreSQL the rows are locked (SKIP LOCKED: several processes share the inbox) until `take`."""
+    query = _due_query(now, busy, limit, InboxUpdate.update_id)
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    update_id = (await session.execute(query)).scalar()
-    if update_id is None:
-        return None
+    return list((await session.execute(query)).scalars())
+
+
+async def take(session: AsyncSession, ids: list[int], now: datetime) -> list[Claimed]:
+    """Mark the updates `due` found as working (one of them taken meanwhile is left out)."""
     taken = await session.execute(update(InboxUpdate)
-                                  .where(InboxUpdate.update_id == update_id, InboxUpdate.status == "pending")
+                                  .where(InboxUpdate.update_id.in_(ids), InboxUpdate.status == "pending")
                                   .values(status="working", started_at=now, attempts=InboxUpdate.attempts + 1)
-                                  .returning(InboxUpdate.chat_key, InboxUpdate.payload, InboxUpdate.attempts))
-    row = taken.first()
-    if row is None:
-        return None
-    return Claimed(update_id, row.chat_key, json.loads(row.payload), row.attempts)
+                                  .returning(InboxUpdate.update_id, InboxUpdate.chat_key, InboxUpdate.payload,
+                                             InboxUpdate.attempts)
+                                  .execution_options(synchronize_session=False))
+    rows = sorted(taken.all(), key=lambda r: r.update_id)
+    return [Claimed(r.update_id, r.chat_key, json.loads(r.payload), r.attempts) for r in rows]
+
+
+async def claim(session: AsyncSession, now: datetime, busy: set[int] | frozenset[int] = frozenset(),
+                limit: int = 1) -> list[Claimed]:
+    """`due` and `take` in one go."""
+    ids = await due(session, now, busy, limit)
+    return await take(session, ids, now) if ids else []
 
 
 async def done(session: AsyncSession, update_id: int) -> None:
@@ -95,12 +118,14 @@ async def done(session: AsyncSession, update_id: int) -> None:
                           .values(status="done", finished_at=utcnow(), last_error=None))
 
 
-async def retry_or_park(session: AsyncSession, update_id: int, error: str, *, transient: bool) -> str:
+async def retry_or_park(session: AsyncSession, update_id: int, error: str, *, transient: bool,
+                        attempt: int) -> str:
     """A failed attempt: a transient failure goes back to pending with back-off (2, 4, 8 … s) until
     MAX_ATTEMPTS; any other is parked as dead at once. Returns the new status."""
     row = await session.get(InboxUpdate, update_id)
     if row is None:
         return "missing"
+    row.attempts = max(row.attempts, attempt)
     if transient and row.attempts < MAX_ATTEMPTS:
         row.status, row.not_before = "pending", utcnow() + timedelta(seconds=2 ** row.attempts)
     else:
