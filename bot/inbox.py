@@ -61,6 +61,7 @@ class Inbox:
         self.wake = asyncio.Event()
         self.busy: set[int] = set()  # chats this process is handling now
         self.tasks: list[asyncio.Task] = []
+        self.queue: asyncio.Queue[inbox.Claimed] = asyncio.Queue()  # taken by the feeder, for the workers
         self.bot: Bot | None = None
         self._pool_warned = False
         self._counted_at, self._waiting = 0.0, 0  # the backlog, counted now and then
@@ -118,11 +119,10 @@ class Inbox:
 
             released = 0
             await write(session, release)
-            left = await inbox.unfinished(session)
+            left = await inbox.backlog(session)
         if released or left:
             log.info("inbox: %d updates waiting at start (%d were being handled when the last run stopped)",
                      left, released)
-        self.queue: asyncio.Queue[inbox.Claimed] = asyncio.Queue()
         self.tasks = [asyncio.create_task(self._feed(bot), name="inbox-feed"),
                       *(asyncio.create_task(self._work(bot), name=f"inbox-worker-{i}") for i in range(self.workers))]
 

@@ -148,10 +148,6 @@ async def backlog(session: AsyncSession) -> int:
                                   .where(InboxUpdate.status.in_(ACTIVE)))).scalar_one()
 
 
-async def unfinished(session: AsyncSession) -> int:
-    return await backlog(session)
-
-
 async def dead_letters(session: AsyncSession, limit: int = 10) -> tuple[list[InboxUpdate], int]:
     where = InboxUpdate.status == "dead"
     total = (await session.execute(select(func.count()).select_from(InboxUpdate).where(where))).scalar_one()
