@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject
 
+from bot.services.policy import Action, can
 from bot.services.users import Person, Role
 
 
@@ -14,6 +15,17 @@ class HasRole(Filter):
 
     async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
         return person is not None and bool(self.roles & person.roles)
+
+
+class Can(Filter):
+    """The person of this update may take `action` (bot.services.policy decides; the handler's
+    service asks again about the object the button names, since a button's data is never trusted)."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+
+    async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
+        return can(person, self.action)
 
 
 class PrivateChat(Filter):

@@ -15,14 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Registration, User, utcnow
+from storage.statuses import RegistrationStatus
 
-
-class Status(StrEnum):
-    awaiting_seal = "awaiting_seal"  # form filled; the signed and sealed scan is still to come
-    pending_review = "pending_review"  # scan received; operators to decide
-    approved = "approved"
-    rejected = "rejected"  # with a reason and the fields to correct
-    erased = "erased"  # the person deleted their data; kept anonymised for the record
+Status = RegistrationStatus
 
 
 # the form's fields in the order of the 推荐申请表; the flow asks them in this order

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaign import Campaign, Category
 from storage.models import Submission, SubmissionFile, utcnow
+from storage.statuses import FileStatus, SubmissionStatus
 
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile on Telegram's cloud Bot API
 # Limits that keep one person from filling the database and the cards: a comics series of 30 pages
@@ -24,25 +25,11 @@ MAX_OPEN_DRAFTS = 20  # per person
 OTHER_DIRECTION = "other"
 
 
-class Status(StrEnum):
-    draft = "draft"
-    submitted = "submitted"  # waiting for the experts; may still be withdrawn
-    withdrawn = "withdrawn"
-    # staff sent it back for a file (staff_note says why): its files may be replaced, removed and
-    # uploaded as in a draft, then it is submitted again; its answers stay, it can't be deleted
-    returned = "returned"
+Status = SubmissionStatus
 
 
 # the statuses whose files the creator may still change
 FILES_EDITABLE = frozenset({Status.draft.value, Status.returned.value})
-
-
-class FileStatus(StrEnum):
-    checking = "checking"  # recorded; being downloaded and checked in the background (bot/checker.py)
-    passed = "passed"
-    warnings = "warnings"  # allowed, with advice
-    failed = "failed"  # an error: the submission can't go until the file is replaced or removed
-    deep_pending = "deep_pending"  # too big to download here: staff check it on their side
 
 
 @dataclass(frozen=True)
