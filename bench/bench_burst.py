@@ -52,8 +52,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.sandbox import start_server  # noqa: E402
 from bot.sandbox.client import SandboxClient, SandboxError  # noqa: E402
-from bot.sandbox.server import NOT_DEFAULT_UPDATES, start_server  # noqa: E402
+from bot.sandbox.emulator import NOT_DEFAULT_UPDATES  # noqa: E402
 from tests.fuzz import OPERATOR, Button, UpdateFuzzer, buttons_of_markup, tiny_media  # noqa: E402
 
 TOKEN = "777001:BURST"

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.sandbox import start_server  # noqa: E402
 from bot.sandbox.client import SandboxClient, inline_buttons  # noqa: E402
-from bot.sandbox.server import start_server  # noqa: E402
 
 ANSWER_KINDS = ("message", "edit")
 MENU_BUTTON = "申报类别与要求"  # menu navigation: a section that edits the menu message (--button)

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.campaign import Campaign, load_campaign
 from bot.checker import Checker
 from bot.config import Settings, async_db_url, mask_token, mask_url
-from bot.handlers import get_routers
+from bot.handlers import build_forms, get_routers
 from bot.inbox import Inbox
 from bot.middlewares import ExpiredQueries, SaveBeforeReplying, UnitOfWork
-from bot.outbox import OutboxSender
+from bot.outbox.sender import OutboxSender
 from bot.render import Texts
 from bot.retry import RetryRequests
 from storage.db import make_engine, make_sessionmaker
@@ -91,7 +91,8 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
     dp["inbox"] = Inbox(sessionmaker, dp, workers=settings.inbox_workers, pool_size=settings.db_pool_size,
                         shared=settings.inbox_shared)
     dp.update.outer_middleware(UnitOfWork(sessionmaker, settings.admin_ids, after_commit=sender.wake))
-    dp.include_routers(*get_routers(campaign))
+    forms = dp["forms"] = build_forms(campaign)
+    dp.include_routers(*get_routers(forms))
     return dp
 
 
@@ -124,7 +125,7 @@ async def check_operators(bot: Bot, admin_ids: frozenset[int],
     the operators who can be reached now go out. Returns the ids that cannot be reached."""
     from aiogram.exceptions import TelegramAPIError
 
-    from bot.services import outbox
+    from bot.outbox import queue
 
     unreachable, reachable = [], []
     for chat_id in sorted(admin_ids):
@@ -141,7 +142,7 @@ async def check_operators(bot: Bot, admin_ids: frozenset[int],
                     "kept waiting (outbox status 'held') and delivered after their /start.",
                     ", ".join(map(str, unreachable)))
     async with sessionmaker.begin() as session:
-        if released := await outbox.release_held(session, reachable):
+        if released := await queue.release_held(session, reachable):
             log.info("outbox: %d held notifications to operators now reachable go out", released)
     return unreachable
 
@@ -151,7 +152,7 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
     the webhook) and this one only handles them from the shared inbox (PostgreSQL)."""
     from bot.commands import install_commands
     from bot.inbox import poll
-    from bot.scheduler import build_scheduler
+    from bot.jobs import build_scheduler
     from storage.migrate import upgrade_async
 
     log.info(describe(settings))
@@ -160,7 +161,7 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
     bot = build_bot(settings)
     if not intake:
         app.dispatcher["inbox"].shared = True  # a worker is never alone: it must not take others' work
-    scheduler = build_scheduler(app)
+    scheduler = build_scheduler(settings, app.sessionmaker, shared=app.dispatcher["inbox"].shared)
     sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
     inbox_runner = app.dispatcher["inbox"]
     try:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from aiogram.filters import Filter
 from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery
 
 
 class Section(StrEnum):
@@ -26,6 +28,41 @@ class Section(StrEnum):
     pending = "pending"  # registrations waiting for a decision (/pending)
     bigfiles = "big"  # files too big to check here (/bigfiles)
     questions = "qs"  # open questions (/questions)
+
+
+JOINED = frozenset({"pg", "fx"})  # actions whose argument follows "_" (the others' follows ".")
+
+
+class Acted:
+    """Button data naming an object and an action on it (an enum, so each action has its handler:
+    `SubCB.filter(F.action == SubAction.open)`), with an optional argument. The argument is written
+    into the action's part, so the data stays the short form buttons always carried:
+    `s:12:open`, `s:12:pg_2` (a page), `s:12:fx_title` (a form answer), `s:12:delete_yes.rq3k2` (a
+    confirmation's minute stamp, see `minute_stamp`). Mixed in before CallbackData; `arg` comes last."""
+
+    def pack(self) -> str:
+        fields = self.model_dump()  # type: ignore[attr-defined]
+        arg, action = fields.pop("arg"), str(fields["action"])
+        if arg:
+            fields["action"] = f"{action}{'_' if action in JOINED else '.'}{arg}"
+        data = ":".join([self.__prefix__, *(str(v) for v in fields.values())])  # type: ignore[attr-defined]
+        if data.count(":") != len(fields) or len(data.encode()) > 64:
+            raise ValueError(f"callback data {data!r} has a separator in a value or is over 64 bytes")
+        return data
+
+    @classmethod
+    def unpack(cls, value: str):  # noqa: ANN206 - the subclass
+        prefix, *parts = value.split(":")
+        names = [name for name in cls.model_fields if name != "arg"]  # type: ignore[attr-defined]
+        if prefix != cls.__prefix__ or len(parts) != len(names):  # type: ignore[attr-defined]
+            raise ValueError(f"not {cls.__name__}: {value!r}")
+        fields = dict(zip(names, parts, strict=True))
+        action, dot, arg = fields.pop("action").partition(".")
+        if not dot:
+            head, under, rest = action.partition("_")
+            if under and head in JOINED:
+                action, arg = head, rest
+        return cls(**fields, action=action, arg=arg)  # an unknown action: ValidationError (a ValueError)
 
 
 class MyWorkCB(CallbackData, prefix="mw"):
@@ -48,17 +85,31 @@ class InquiryCB(CallbackData, prefix="q"):
     id: int
 
 
+class RegAction(StrEnum):
+    approve = "approve"  # operators
+    reject = "reject"  # operators
+    fix = "fix"  # the applicant corrects what was sent back
+
+
 class RegCB(CallbackData, prefix="r"):
     id: int
-    action: str  # approve | reject | fix
+    action: RegAction
 
 
 class TypedQuestionCB(CallbackData, prefix="tq"):
     n: int  # the id of the person's message typed on the main menu; its text waits in their FSM data
 
 
-class ProfileCB(CallbackData, prefix="p"):
-    action: str  # register | mydata | erase | erase_yes.<minute stamp> (see `stamped`)
+class ProfileAction(StrEnum):
+    register = "register"
+    mydata = "mydata"
+    erase = "erase"
+    erase_yes = "erase_yes"  # arg: minute stamp
+
+
+class ProfileCB(Acted, CallbackData, prefix="p"):
+    action: ProfileAction
+    arg: str = ""
 
 
 class ManualCheckCB(CallbackData, prefix="mc"):
@@ -66,24 +117,69 @@ class ManualCheckCB(CallbackData, prefix="mc"):
     passed: bool
 
 
-class SubCB(CallbackData, prefix="s"):
+class SubAction(StrEnum):
+    """What a button does to one's own application (SubCB)."""
+
+    open = "open"  # the card
+    page = "pg"  # arg: a page of the card's files
+    later = "later"
+    upload = "upload"
+    edit = "edit"
+    fix = "fx"  # arg: the form answer to correct
+    submit = "submit"
+    submit_yes = "submit_yes"
+    withdraw = "withdraw"
+    withdraw_yes = "withdraw_yes"  # arg: minute stamp
+    delete = "delete"
+    delete_yes = "delete_yes"  # arg: minute stamp
+    drop_failed = "drop_failed"
+    copy = "copy"
+    replace = "replace"
+    replace_no = "replace_no"
+
+
+class SubCB(Acted, CallbackData, prefix="s"):
     id: int
-    action: str  # open | upload | edit | submit | submit_yes | later | withdraw | withdraw_yes | delete |
-    # delete_yes | drop_failed | copy | replace | replace_no | fx_<form field>
+    action: SubAction
+    arg: str = ""
 
 
-class FileCB(CallbackData, prefix="sf"):
+class FileAction(StrEnum):
+    open = "open"
+    remove = "remove"
+    remove_yes = "remove_yes"  # arg: minute stamp
+
+
+class FileCB(Acted, CallbackData, prefix="sf"):
     """A file of one's own application (the handler finds its submission and checks the owner)."""
 
     file: int
-    action: str  # open | remove | remove_yes
+    action: FileAction
+    arg: str = ""
 
 
-class StaffSubCB(CallbackData, prefix="ss"):
-    """Operators open someone's application (the handler checks the admin role)."""
+class StaffAction(StrEnum):
+    open = "open"
+    page = "pg"  # arg: a page of the card's files
+
+
+class StaffSubCB(Acted, CallbackData, prefix="ss"):
+    """Operators open someone's application (the handler's filter checks the policy)."""
 
     id: int
-    action: str  # open
+    action: StaffAction
+    arg: str = ""
+
+
+class Pressed(Filter):
+    """A button of one of these kinds, whatever its data says after the prefix (forged or garbled
+    too): the last handler of a feature's staff buttons answers those the policy refuses."""
+
+    def __init__(self, *kinds: type[CallbackData]) -> None:
+        self.prefixes = tuple(f"{kind.__prefix__}{kind.__separator__}" for kind in kinds)
+
+    async def __call__(self, callback: CallbackQuery) -> bool:
+        return bool(callback.data) and callback.data.startswith(self.prefixes)
 
 
 # ---------------------------------------------------------------- confirmations expire
@@ -111,14 +207,3 @@ def fresh(stamp: str | None, now: datetime, minutes: int = CONFIRM_MINUTES) -> b
     except ValueError:
         return False
     return -1 <= int(now.timestamp()) // 60 - made <= minutes
-
-
-def stamped(action: str, now: datetime) -> str:
-    """A confirmation's action with the minute it was made: stamped("delete_yes", now) -> "delete_yes.rq3k2"."""
-    return f"{action}.{minute_stamp(now)}"
-
-
-def unstamped(action: str) -> tuple[str, str | None]:
-    """The action and its stamp (None when it has none): the handler then asks fresh(stamp, now)."""
-    name, dot, stamp = action.partition(".")
-    return name, (stamp if dot else None)

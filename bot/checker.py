@@ -6,13 +6,13 @@ could take minutes; the person's other messages, everyone else's updates and the
 not wait for it. Each check runs in a process of its own with a time and memory budget
 (bot/checks/isolated.py); at most `check_workers` run at once. A file left `checking` by a crash or
 a restart is checked again at start, and the downloads folder is emptied. The verdict edits the
-message that said "正在检查…" into the report.
+message that said "正在检查…" into the report. What a check does (download, check, record, what
+to say) is bot/services/uploads.py; this is its background part, with the bot's download.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -24,24 +24,15 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaign import Campaign
-from bot.checks.isolated import Budget, check_isolated
+from bot.checks.isolated import Budget
 from bot.render import Texts
-from bot.services import submissions
-from bot.services.submissions import FileStatus
+from bot.services import submissions, uploads
 from storage.db import write
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
 log = logging.getLogger(__name__)
-
-
-def stored_name(file_name: str, row_id: int) -> str:
-    """The name a download gets on disk: generated, so a person's name (255 bytes of Chinese, "..",
-    a slash) never becomes a path; the extension is kept for the checks' type sniffing."""
-    ext = Path(file_name).suffix.lower()
-    ext = ext if ext[1:].isalnum() and len(ext) <= 10 else ""
-    return f"upload-{row_id}{ext}"
 
 
 class Checker:
@@ -89,44 +80,31 @@ class Checker:
         if found is None:  # removed, replaced or checked meanwhile
             return
         row, sub = found
-        category = self.campaign.category(sub.category)
-        folder = self.folder / str(row.id)
-        path = folder / stored_name(row.file_name, row.id)
-        status: FileStatus | None
-        report = json.loads(row.report) if row.report else None
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
+
+        async def download(file_id: str, path: Path) -> uploads.Fetched:
             try:
-                await bot.download(row.file_id, destination=path, timeout=600)
+                await bot.download(file_id, destination=path, timeout=600)
             except TelegramBadRequest as exc:  # e.g. over the cloud Bot API's 20 MB: staff check it
                 log.warning("download of file row %s refused: %s", row.id, exc.message)
-                status = FileStatus.deep_pending
+                return uploads.Fetched.refused
             except (TelegramAPIError, aiohttp.ClientError, OSError, TimeoutError) as exc:  # network, disk: send again
                 log.warning("download of file row %s failed: %s", row.id, exc)
-                status = None
-            else:
-                checked = await check_isolated(path, category, self.campaign,
-                                               submissions.declared_of(submissions.answers_of(sub)),
-                                               name=row.file_name, budget=self.budget)
-                status, report = submissions.status_of(checked), checked.to_dict()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        async with self.sessionmaker() as session:
-            if status is None:
-                done = await submissions.drop_unchecked(session, row.id)
-            else:
-                done = await submissions.record_check(session, row.id, status, report)
-            album = (await submissions.album_files(session, done[1], row.media_group_id)
-                     if done is not None and row.media_group_id else [])
-            await write(session, session.commit)
-        if done is None or row.report_message_id is None:
-            return
-        from bot.handlers.submissions import report_message  # the handlers' own rendering of a report
+                return uploads.Fetched.failed
+            return uploads.Fetched.ok
 
-        text, markup = report_message(self.texts, self.campaign, done[1], done[0], album, downloaded=status is not None)
+        status, report = await uploads.deep_check(self.campaign, sub, row, self.folder / str(row.id), self.budget,
+                                                  download)
+        async with self.sessionmaker() as session:
+            say = await uploads.record_deep_check(session, row, status, report)
+            await write(session, session.commit)
+        if say is None or row.report_message_id is None:
+            return
+        from bot.handlers.applications.common import said  # the handlers' own rendering
+
+        text, markup = said(self.texts, say, sub)
         try:
-            await bot.edit_message_text(text, chat_id=done[1].user_id, message_id=row.report_message_id,
+            await bot.edit_message_text(text, chat_id=sub.user_id, message_id=row.report_message_id,
                                         reply_markup=markup, disable_web_page_preview=True)
         except TelegramBadRequest as exc:  # the message is gone or too old to edit: send the report anew
             if "not modified" not in exc.message:
-                await bot.send_message(done[1].user_id, text, reply_markup=markup, disable_web_page_preview=True)
+                await bot.send_message(sub.user_id, text, reply_markup=markup, disable_web_page_preview=True)

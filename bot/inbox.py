@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.services import inbox
 from storage.db import write
 from storage.models import utcnow
+from storage.statuses import InboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -218,17 +219,17 @@ class Inbox:
                     # a duplicate dropped, nothing to do, or the person blocked the bot meanwhile:
                     # nobody to answer, nothing to retry
                     await inbox.done(session, claimed.update_id)
-                    status = "done"
+                    status = InboxStatus.done
                 else:
                     status = await inbox.retry_or_park(session, claimed.update_id, f"{type(error).__name__}: {error}",
                                                        transient=is_transient(error), attempt=claimed.attempts)
                 await session.commit()
 
-            status = ""
+            status: InboxStatus | None = None
             await write(session, finish)
-        if error is not None and status != "done":
+        if error is not None and status != InboxStatus.done:
             self._note_pool(error)
-            if status == "dead":
+            if status == InboxStatus.dead:
                 log.error("update %s failed for good after %d attempts: %s: %s", claimed.update_id,
                           claimed.attempts, type(error).__name__, str(error).splitlines()[0][:300] if str(error) else "")
             else:

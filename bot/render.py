@@ -7,10 +7,11 @@ so all user-facing words are edited in one folder.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -19,6 +20,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "content" / "templates"
 
 
 class Texts:
+    # Tests only (tests/harness.py): told each template rendered, with its values and its text, so a
+    # test can assert which template a person was shown with which values. None in production.
+    on_render: ClassVar[Callable[[str, dict[str, Any], str], None] | None] = None
+
     def __init__(self, *, timezone: str = "Asia/Shanghai", globals_: dict[str, Any] | None = None,
                  folder: Path = TEMPLATES) -> None:
         self.folder = folder
@@ -37,7 +42,10 @@ class Texts:
         self.env.globals["label"] = self.label
 
     def render(self, name: str, /, **context: Any) -> str:
-        return self.env.get_template(f"{name}.j2").render(**context).strip()
+        text = self.env.get_template(f"{name}.j2").render(**context).strip()
+        if Texts.on_render is not None:
+            Texts.on_render(name, context, text)
+        return text
 
     @cached_property
     def labels(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,15 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.statuses import (
+    FileStatus,
+    InboxStatus,
+    InquiryStatus,
+    OutboxStatus,
+    RegistrationStatus,
+    SubmissionStatus,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -48,6 +58,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StatusType(TypeDecorator[StrEnum]):
+    """A status column: stored as the enum's value in a VARCHAR (the values are the strings the
+    rows always held, so no data migration), read back as the enum's member; a value outside the
+    enum is refused on write."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: StrEnum | str | None, dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -110,7 +139,7 @@ class InboxUpdate(Base):
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     chat_key: Mapped[int] = mapped_column(BigInteger)  # whose updates run one at a time, in order
     payload: Mapped[str] = mapped_column(Text)  # the update's JSON as Telegram sent it
-    status: Mapped[str] = mapped_column(String(12), index=True)  # pending | working | done | dead
+    status: Mapped[InboxStatus] = mapped_column(StatusType(InboxStatus, 12), index=True)
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -130,8 +159,6 @@ class FsmRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-
-
 class Inquiry(Base):
     """A question a person asks the programme's staff through the bot (咨询), and its answer."""
 
@@ -141,7 +168,7 @@ class Inquiry(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     topic: Mapped[str] = mapped_column(String(32))
     question: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | answered
+    status: Mapped[InquiryStatus] = mapped_column(StatusType(InquiryStatus, 16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answer: Mapped[str | None] = mapped_column(Text)
     answered_by: Mapped[int | None] = mapped_column(BigInteger)
@@ -171,7 +198,7 @@ class Registration(Base):
     experience: Mapped[str] = mapped_column(Text)
     experience_file: Mapped[str | None] = mapped_column(Text)  # JSON file reference (附页)
     recommender: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(24), index=True)
+    status: Mapped[RegistrationStatus] = mapped_column(StatusType(RegistrationStatus, 24), index=True)
     scan: Mapped[str | None] = mapped_column(Text)  # JSON file reference of the signed, sealed form
     decision_reason: Mapped[str | None] = mapped_column(Text)
     fields_to_fix: Mapped[str | None] = mapped_column(Text)  # JSON list of field names
@@ -196,7 +223,7 @@ class Submission(Base):
     category: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(128))
     answers: Mapped[str] = mapped_column(Text)  # JSON: every answer of the application form
-    status: Mapped[str] = mapped_column(String(16), index=True)  # draft | submitted | withdrawn
+    status: Mapped[SubmissionStatus] = mapped_column(StatusType(SubmissionStatus, 16), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -216,8 +243,7 @@ class SubmissionFile(Base):
     file_name: Mapped[str] = mapped_column(String(255))
     file_size: Mapped[int | None] = mapped_column(BigInteger)
     sent_as: Mapped[str] = mapped_column(String(16))  # document | photo | video
-    # checking (downloaded and checked in the background) | passed | warnings | failed | deep_pending
-    check_status: Mapped[str] = mapped_column(String(16), index=True)
+    check_status: Mapped[FileStatus] = mapped_column(StatusType(FileStatus, 16), index=True)
     report: Mapped[str | None] = mapped_column(Text)  # JSON of the checks' Report
     manual_reason: Mapped[str | None] = mapped_column(Text)  # JSON: an operator's reason for failing it by hand
     report_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the chat message that becomes its report
@@ -236,7 +262,7 @@ class OutboxMessage(Base):
     payload: Mapped[str] = mapped_column(Text)  # JSON: text, reply_markup, attachments
     # the person the message is about (a registration card sent to operators): erased with their data
     about_user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending | sending | sent | failed
+    status: Mapped[OutboxStatus] = mapped_column(StatusType(OutboxStatus, 16), index=True)
     parts_sent: Mapped[int] = mapped_column(default=0)  # attachments already delivered (no repeats on retry)
     attempts: Mapped[int] = mapped_column(default=0)
     not_before: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -245,4 +271,23 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["Base", "InboxUpdate", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "OutboxMessage", "utcnow", "UTCDateTime"]
+class AuditEntry(Base):
+    """One status change of a domain row (registration, submission, submission_file, inquiry): who,
+    when, from what to what and why. Written by bot.services.transitions in the change's own
+    transaction. Erasing a person's data keeps the ids and statuses and erases the reason."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_entity_entity_id", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity: Mapped[str] = mapped_column(String(24))  # the row's table, e.g. "submissions"
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    from_status: Mapped[str | None] = mapped_column(String(24))  # None: the row was made with `to_status`
+    to_status: Mapped[str] = mapped_column(String(24))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)  # who did it; None: the bot itself (a check)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)  # staff's words (may quote the person: erased with them)
+
+
+__all__ = ["Base", "InboxUpdate", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "OutboxMessage", "AuditEntry",
+           "StatusType", "utcnow", "UTCDateTime"]

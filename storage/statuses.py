@@ -23,6 +23,10 @@ class SubmissionStatus(StrEnum):
     returned = "returned"
 
 
+# an application's files may still change (replaced, removed, uploaded) in these
+SUBMISSION_EDITABLE = frozenset({SubmissionStatus.draft, SubmissionStatus.returned})
+
+
 class FileStatus(StrEnum):
     checking = "checking"  # recorded; being downloaded and checked in the background (bot/checker.py)
     passed = "passed"

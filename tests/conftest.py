@@ -1,5 +1,6 @@
 """Fixtures: a migrated database (SQLite by default; PostgreSQL when DATABASE_URL is set; Redis
-FSM storage when REDIS_URL is set), the application, and a conversation with a fake Telegram."""
+FSM storage when REDIS_URL is set), the application, and a conversation with the sandbox's Telegram
+emulator in process (tests/harness.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from bot.app import App, build_app
 from bot.config import Settings, async_db_url, load_settings
+from bot.render import Texts
 from storage.db import make_engine
 from storage.migrate import upgrade_async
 from tests.harness import Conversation
@@ -37,7 +39,7 @@ async def reset_redis(url: str) -> None:
 async def approve_creator(sessionmaker, user_id: int, account_name: str = "小科说") -> None:
     """A person whose 科普号 registration is approved, made through the registration service."""
     from bot.services import registration
-    from bot.services.users import upsert_user
+    from bot.services.users import Person, Role, upsert_user
 
     async with sessionmaker.begin() as session:
         await upsert_user(session, user_id, first_name="Alice")
@@ -47,7 +49,7 @@ async def approve_creator(sessionmaker, user_id: int, account_name: str = "小�
                   "experience_file": None, "recommender": "中国物理学会"}
         reg = await registration.save_form(session, user_id, values)
         await registration.attach_scan(session, user_id, {"file_id": "scan", "kind": "document"})
-        await registration.decide(session, reg.id, ADMIN_ID, approve=True)
+        await registration.decide(session, reg.id, Person(ADMIN_ID, "Admin", frozenset({Role.admin})), approve=True)
 
 
 @pytest.fixture
@@ -80,7 +82,15 @@ async def app(settings: Settings):
 
 
 @pytest.fixture
-def chat(app: App):
+async def chat(app: App):
     conversation = Conversation(app.dispatcher)
     yield conversation
+    await conversation.emu.close()
     assert conversation.tg.answered_twice == [], "a handler answered a button press twice"
+
+
+@pytest.fixture(autouse=True)
+def _no_render_hook():
+    """A conversation listens to every render (tests/harness.py); not past its test."""
+    yield
+    Texts.on_render = None

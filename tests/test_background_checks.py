@@ -113,3 +113,44 @@ async def test_a_download_that_fails_asks_to_send_the_file_again(app, creator, t
     assert "没能从 Telegram 下载" in report and "文章.docx" in report and "重新发送" in report
     _, files = await submission(app, sub_id)
     assert files == []
+
+
+async def test_the_upload_service_downloads_through_the_callable_it_is_given(app, creator, tmp_path, monkeypatch):
+    """bot/services/uploads.py knows no aiogram: the deep check downloads through a callable. A
+    refusal (over the cloud's 20 MB) leaves the file for staff, a failure drops it, a download is
+    checked; the downloads folder is emptied each time."""
+    from bot.services import submissions, uploads
+    from bot.services.uploads import Buttons, Fetched
+    from storage.statuses import FileStatus
+
+    alice: ChatUser = creator
+    sub_id = await save_draft(alice, "图文")
+    started = held_checks(app, monkeypatch)
+    body = make_docx(tmp_path / "文章.docx", 1500).read_bytes()
+    await alice.upload(tmp_path / "文章.docx")
+    async with app.sessionmaker() as session:
+        row, sub = await submissions.checking_file(session, started[0])
+    folder, budget, asked = tmp_path / "downloads" / "1", Budget(seconds=60, memory_mb=1024), []
+
+    def giving(outcome: Fetched):
+        async def download(file_id: str, path: Path) -> Fetched:
+            asked.append(file_id)
+            assert path.parent == folder and path.name == f"upload-{row.id}.docx"
+            if outcome is Fetched.ok:
+                path.write_bytes(body)
+            return outcome
+        return download
+
+    status, _ = await uploads.deep_check(app.campaign, sub, row, folder, budget, giving(Fetched.refused))
+    assert status is FileStatus.deep_pending and not folder.exists()
+    status, _ = await uploads.deep_check(app.campaign, sub, row, folder, budget, giving(Fetched.failed))
+    assert status is None and not folder.exists()
+    status, report = await uploads.deep_check(app.campaign, sub, row, folder, budget, giving(Fetched.ok))
+    assert status is FileStatus.passed and report["ok"] and not folder.exists()
+    assert asked == [row.file_id] * 3
+    async with app.sessionmaker.begin() as session:
+        said = await uploads.record_deep_check(session, row, status, report)
+    assert said is not None and said.template == "application/report" and said.buttons is Buttons.draft
+    assert said.values["status"] == FileStatus.passed
+    _, files = await submission(app, sub_id)
+    assert [f.check_status for f in files] == ["passed"]

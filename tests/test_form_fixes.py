@@ -10,6 +10,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from bot.flows.catalog import all_forms
 from storage.models import Submission
 from tests.conftest import ADMIN_ID, approve_creator
 from tests.harness import ChatUser, Conversation
@@ -195,19 +196,21 @@ async def test_field_names_with_a_comma_are_quoted_in_lists(chat, app, tmp_path)
 async def test_a_missing_answer_with_nothing_to_restore_is_explained(app, alice, chat):
     """A pre-filled draft that lacks a required answer (nothing to restore): 不改了 is not offered,
     and an older 不改了 button gets an alert naming the answer needed instead of the question again."""
-    from bot.flows.engine import FORMS, FormCB, start_form
+    from bot.flows.engine import FormAction, FormCB, Turn, start_form
+    from bot.handlers.applications.apply import on_saved
 
     state = app.dispatcher.fsm.get_context(bot=chat.bot, chat_id=alice.id, user_id=alice.id)
     values = {"kind": "work", "category": "article", "title": "光的折射", "direction": "frontier_tech",
               "declaration": "yes"}  # no 简介
-    await start_form(FORMS["application"], alice.id, chat.bot, state, app.texts, values=values,
-                     edit_only=["title"], force=True)
+    forms = all_forms(app.campaign, on_saved)
+    await start_form(Turn(bot=chat.bot, state=state, texts=app.texts, chat_id=alice.id, forms=forms),
+                     "application", values=values, edit_only=["title"], force=True)
     alice.new()
     prompt = alice.last
     assert "修改：作品（选题）名称" in prompt.text and not any("不改了" in label for label in prompt.labels)
-    fid = (await state.get_data())["fid"]
+    fid = (await state.get_data())["nonce"]
     step = (await state.get_data())["step"]
-    replies = await alice.press("", data=FormCB(fid=fid, step=step, action="summary").pack())
+    replies = await alice.press("", data=FormCB(fid=fid, step=step, action=FormAction.summary).pack())
     assert replies == [] and "「简介」还需要填写" in alice.last_alert
     await alice.send("光的折射（新）")
     assert "修改：简介" in alice.last_text

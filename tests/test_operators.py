@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, select
 
 from bot.services import inquiries, registration
-from bot.services.users import upsert_user
+from bot.services.users import Person, Role, upsert_user
 from storage.models import Inquiry, OutboxMessage, Submission, SubmissionFile
 from tests.conftest import ADMIN_ID
 from tests.harness import Conversation, _Fail
@@ -119,7 +119,7 @@ async def waiting_work(app) -> list[int]:
                                        check_status="deep_pending"))
         ids = [(await inquiries.ask(session, 1001 + i % 2, inquiries.Topic.apply, f"第{i}个问题：截止时间？")).id
                for i in range(4)]
-        await inquiries.answer(session, ids[0], ADMIN_ID, "已答")
+        await inquiries.answer(session, ids[0], Person(ADMIN_ID, "Admin", frozenset({Role.admin})), "已答")
     return ids[1:]
 
 
@@ -164,15 +164,36 @@ async def test_questions_are_for_operators_only(chat, app):
     assert "工作人员" in alice.last_alert
 
 
+async def test_staff_buttons_and_commands_are_refused_politely(chat, app):
+    """Each staff button has its handler behind the policy (Can); the same button from anyone else,
+    forged or garbled, gets "only for staff", and staff pressing garbled data get "stale"."""
+    await waiting_work(app)
+    alice, boss = chat.user(1001, "Alice"), chat.user(ADMIN_ID, "Boss")
+    await boss.send("/start")
+    for command in ("/pending", "/bigfiles", "/questions"):
+        (reply,) = await alice.send(command)
+        assert "不认识这个命令" in reply.text, command
+    for data in ("m:pending", "m:big", "m:qs", "m:staff", "ss:1:open", "ss:1:pg_1", "ss:1:edit", "mc:1:1",
+                 "mc:1:0", "mc:1:x", "r:1:approve", "r:1:reject", "r:1:nosuch", "q:1", "q:x"):
+        assert await alice.press("", data=data) == [], data
+        assert "仅限工作人员" in alice.last_alert, data
+    for data in ("ss:1:edit", "mc:1:x", "r:1:nosuch", "q:x", "ss:999999:open"):
+        assert await boss.press("", data=data) == [], data
+        assert "失效" in boss.last_alert, data
+    async with app.sessionmaker() as session:  # nothing was decided by the refused presses
+        files = (await session.execute(select(SubmissionFile))).scalars().all()
+        assert all(f.check_status == "deep_pending" for f in files) and files
+
+
 async def test_start_up_check_names_the_operators_the_bot_cannot_reach(app, caplog):
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
     from bot.app import check_operators
-    from bot.notify import notify
+    from bot.outbox import notify
     from bot.sandbox.client import SandboxClient
-    from bot.sandbox.server import start_server
+    from bot.sandbox.http import start_server
 
     runner, url, _ = await start_server()
     bot = Bot("123456:SECRET-TOKEN", session=AiohttpSession(api=TelegramAPIServer.from_base(url)))

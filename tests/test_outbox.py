@@ -8,7 +8,7 @@ from datetime import timedelta
 from aiogram.types import BufferedInputFile
 from sqlalchemy import select, update
 
-from bot.notify import notify
+from bot.outbox import notify
 from storage.models import OutboxMessage, utcnow
 from tests.harness import Conversation
 
@@ -76,11 +76,14 @@ async def test_a_blocked_person_is_not_retried(app):
     assert row.status == "failed" and "blocked" in row.last_error
 
 
-async def test_server_errors_retry_without_repeating_attachments(app):
+async def test_server_errors_retry_without_repeating_attachments(app, tmp_path):
+    from tests.media import make_image
+
     chat = Conversation(app.dispatcher)
+    document, _ = chat.tg.store_file(b"1", "a.pdf")
+    photo, _ = chat.tg.store_file(make_image(tmp_path / "b.jpg", 64, 48).read_bytes(), "b.jpg", kind="photo")
     async with app.sessionmaker.begin() as session:
-        await notify(session, [2001], "带附件的通知", attachments=[("document", "FILE1"), ("photo", "FILE2")])
-    chat.tg.files["FILE1"] = (b"1", "a.pdf")
+        await notify(session, [2001], "带附件的通知", attachments=[("document", document), ("photo", photo)])
     chat.tg.fail_next["sendPhoto"] = {"status": 502, "body": {"ok": False, "error_code": 502,
                                                                 "description": "Bad Gateway"}}
     await app.dispatcher["outbox"].drain(chat.bot)
@@ -109,14 +112,14 @@ async def test_gives_up_after_repeated_failures(app):
 async def test_a_crashed_sender_s_rows_go_out_again(app):
     import asyncio
 
-    from bot.services import outbox
+    from bot.outbox import queue
 
     chat = Conversation(app.dispatcher)
     async with app.sessionmaker.begin() as session:
         await notify(session, [2001], "发送中断")
     async with app.sessionmaker.begin() as session:
-        (row,) = await outbox.due(session, utcnow())
-        assert await outbox.claim(session, row.id)
+        (row,) = await queue.due(session, utcnow())
+        assert await queue.claim(session, row.id)
     sender = app.dispatcher["outbox"]
     task = asyncio.create_task(sender.run(chat.bot))
     for _ in range(50):
@@ -125,3 +128,83 @@ async def test_a_crashed_sender_s_rows_go_out_again(app):
         await asyncio.sleep(0.05)
     task.cancel()
     assert chat.tg.sent[2001][-1].text == "发送中断"
+
+
+async def test_a_relay_is_delivered_as_a_copy_with_its_buttons(app):
+    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from bot.outbox import relay
+
+    chat = Conversation(app.dispatcher)
+    alice = chat.user(1001, "Alice")
+    await alice.send("老师您好，视频的字幕要单独上传吗？")
+    (asked,) = [mid for mid, m in chat.tg.state.chats[1001].messages.items() if m["from"]["id"] == 1001]
+    markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="回复", callback_data="t:1")]])
+    async with app.sessionmaker.begin() as session:
+        await relay(session, 2001, from_chat=1001, message_id=asked, markup=markup)
+    assert await app.dispatcher["outbox"].drain(chat.bot) == 1
+    (copy,) = chat.tg.sent[2001]
+    assert copy.method == "copyMessage" and copy.labels == ["回复"] and "字幕要单独上传" in copy.text
+    assert (int(copy.raw["from_chat_id"]), int(copy.raw["message_id"])) == (1001, asked)
+    assert [r.status for r in await rows(app)] == ["sent"]
+
+
+async def test_bulk_enqueue_writes_many_rows_in_one_insert(app):
+    from sqlalchemy import event
+
+    from bot.outbox import queue
+
+    inserts: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            inserts.append(statement)
+
+    chat = Conversation(app.dispatcher)
+    event.listen(app.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with app.sessionmaker.begin() as session:
+            queued = await queue.enqueue_many(session, [(3000 + i, {"kind": "message", "text": f"提醒 {i}"})
+                                                        for i in range(120)])
+    finally:
+        event.remove(app.engine.sync_engine, "before_cursor_execute", record)
+    assert queued == 120 and len(inserts) == 1
+    stored = await rows(app)
+    assert len(stored) == 120 and {r.status for r in stored} == {"pending"}
+    app.dispatcher["outbox"].gap = 0  # no overall pacing here
+    assert await app.dispatcher["outbox"].drain(chat.bot) == 120
+    assert chat.tg.sent[3119][-1].text == "提醒 119"
+
+
+async def test_a_row_queued_before_kinds_existed_is_delivered_as_a_message(app):
+    from bot.outbox import queue
+
+    chat = Conversation(app.dispatcher)
+    async with app.sessionmaker.begin() as session:  # today's payload as the old notify wrote it
+        await queue.enqueue(session, 2001, {"text": "旧通知", "reply_markup": None, "attachments": []})
+    assert await app.dispatcher["outbox"].drain(chat.bot) == 1
+    assert [(m.method, m.text) for m in chat.tg.sent[2001]] == [("sendMessage", "旧通知")]
+
+
+async def test_a_payload_of_an_unknown_kind_fails_at_once(app):
+    from bot.outbox import queue
+
+    chat = Conversation(app.dispatcher)
+    async with app.sessionmaker.begin() as session:
+        await queue.enqueue(session, 2001, {"kind": "poll", "question": "?"})
+    await app.dispatcher["outbox"].drain(chat.bot)
+    (row,) = await rows(app)
+    assert row.status == "failed" and "poll" in row.last_error and chat.tg.sent[2001] == []
+
+
+async def test_a_notification_held_for_quiet_hours_waits_for_its_time(app):
+    from bot.outbox import queue
+
+    chat = Conversation(app.dispatcher)
+    morning = utcnow() + timedelta(hours=8)
+    async with app.sessionmaker.begin() as session:
+        assert await notify(session, [2001], "早上好", hold_until=morning) == 1
+        assert await queue.release_held(session, [2001]) == 0  # opening the bot does not end quiet hours
+    (row,) = await rows(app)
+    assert (row.status, row.not_before, row.last_error) == ("held", morning, None)
+    assert await app.dispatcher["outbox"].drain(chat.bot) == 0 and chat.tg.sent[2001] == []

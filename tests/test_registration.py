@@ -28,7 +28,8 @@ ANSWERS = {
 }
 
 
-async def fill_registration(alice: ChatUser, *, name: str = ANSWERS["account_name"], via_menu: bool = False) -> None:
+async def fill_registration(alice: ChatUser, *, name: str = ANSWERS["account_name"], via_menu: bool = False,
+                            subject: str = "团队") -> None:
     """Walk every field of the form up to the summary."""
     if via_menu:
         await alice.send("/start")
@@ -37,7 +38,7 @@ async def fill_registration(alice: ChatUser, *, name: str = ANSWERS["account_nam
         replies = await alice.send("/register")
     assert "推荐申请表" in replies[0].text and "第 1/" in replies[1].text
     await alice.send(name)
-    await alice.press("团队")
+    await alice.press(subject)
     for key in ("subject_name", "person_name", "unit", "position", "title", "field"):
         replies = await alice.send(ANSWERS[key])
         assert replies, key

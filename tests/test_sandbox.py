@@ -1,4 +1,5 @@
-"""The sandbox Bot API emulator, driven over real HTTP by a real aiogram Bot and the control client."""
+"""The sandbox Bot API emulator, driven over real HTTP by a real aiogram Bot and the control client, and
+in process by tests/harness.py's session (the same answers either way)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ from aiogram.types import (
 )
 from aiohttp import web
 
+from bot.sandbox import start_server
 from bot.sandbox.client import SandboxClient, SandboxError, WaitTimeout
-from bot.sandbox.server import start_server
 
 TOKEN = "123456:TEST"
 
@@ -482,3 +483,94 @@ async def test_headless_sandbox_prints_no_chat_hints(tmp_path):
     assert "kept in data/sandbox/files/<user id>/" in out
     assert "operator: user 9000" in out
     assert ":as" not in out and ":restart" not in out
+
+
+# ------------------------------------------------------------------ one model: over HTTP and in process
+
+
+@pytest.fixture(params=["http", "in_process"])
+async def either(request):
+    """(bot, emulator, bot state): a real aiogram Bot talking to the emulator over HTTP, or through
+    tests/harness.py's session in process: the same Telegram either way."""
+    from bot.sandbox.emulator import Emulator
+    from tests.harness import FakeTelegram
+
+    if request.param == "http":
+        runner, url, emu = await start_server()
+        bot = make_bot(url)
+        await bot.get_me()  # the emulator meets the bot
+        yield bot, emu, emu.bots[123456]
+        await bot.session.close()
+        await runner.cleanup()
+    else:
+        emu = Emulator()
+        session = FakeTelegram(123456, emu)
+        yield Bot(TOKEN, session=session), emu, session.state
+        await emu.close()
+
+
+async def test_http_and_in_process_answer_alike(either):
+    bot, emu, state = either
+    alice = emu.user(1001, "Alice")
+    emu.user_message(state, alice, {"text": "hi"})
+    sent = await bot.send_message(1001, "<b>菜单</b> &amp; 说明", parse_mode="HTML", reply_markup=menu())
+    assert sent.text == "菜单 & 说明" and [(e.type, e.offset, e.length) for e in sent.entities] == [("bold", 0, 2)]
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(1001, "长" * 4097)
+    with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+        await bot.send_message(1001, "<b>未闭合", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(999, "nobody")
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text("<b>菜单</b> &amp; 说明", chat_id=1001, message_id=sent.message_id,
+                                    parse_mode="HTML", reply_markup=menu())
+    # a press is answered once
+    update = emu.callback(state, alice, emu.api_view(state.chats[1001].messages[sent.message_id]), "sub:1")
+    query_id = update["callback_query"]["id"]
+    assert await bot.answer_callback_query(query_id, "好")
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query(query_id, "again")
+    # faults: a rate limit, and any answer Telegram may give, once
+    from bot.sandbox.emulator import Fault
+
+    emu.faults.append(Fault("sendmessage", "429", 1, retry_after=3))
+    with pytest.raises(TelegramRetryAfter) as err:
+        await bot.send_message(1001, "a")
+    assert err.value.retry_after == 3
+    emu.faults.append(Fault("sendmessage", "403", 1, description="Forbidden: user is deactivated"))
+    with pytest.raises(TelegramForbiddenError, match="user is deactivated"):
+        await bot.send_message(1001, "b")
+    assert (await bot.send_message(1001, "c")).text == "c"
+    # a file whose announced size is over the cloud download limit
+    big = emu.store_bytes(state, b"small bytes", "video", file_name="big.mp4", announced=300 * 1024 * 1024)
+    with pytest.raises(TelegramBadRequest, match="file is too big"):
+        await bot.get_file(big.file_id)
+    # a person who blocked the bot
+    emu.block(state, alice, True)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(1001, "d")
+
+
+async def test_the_harness_tells_which_template_a_person_was_shown(chat):
+    alice, bob = chat.user(1001, "Alice"), chat.user(1002, "Bob")
+    await alice.send("/start")
+    await bob.send("/help")
+    shown = alice.rendered("welcome", name="Alice")
+    assert shown and shown.text in alice.last_text and shown.values["name"] == "Alice"
+    assert not alice.rendered("welcome", name="Bob")
+    assert not bob.rendered("welcome")
+    assert "welcome" in repr(bob.rendered("welcome")) and "welcome" in alice.templates()
+    # a forged press is answered like a real one (an old message of the bot's carries the button)
+    await alice.press("", data="m:home")
+    assert chat.tg.alerts and chat.tg.answered_twice == []
+
+
+async def test_a_call_telegram_does_not_answer_times_out_in_process_too(either):
+    bot, emu, state = either
+    from bot.sandbox.emulator import Fault
+
+    emu.user_message(state, emu.user(1001, "Alice"), {"text": "hi"})
+    emu.faults.append(Fault("sendmessage", "timeout", 1, hold=5))
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(1001, "c", request_timeout=1)
+    assert (await bot.send_message(1001, "d")).text == "d"

@@ -3,15 +3,17 @@ declaration. Confirming saves a draft; the files come next, in the upload step."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram.fsm.state import State, StatesGroup
 
 from bot.campaign import Campaign
 from bot.flows import fields as f
-from bot.flows.engine import Form, SubmitContext, register
+from bot.flows.engine import Done, Form, Turn
 from bot.services import submissions
 from bot.services.submissions import OTHER_DIRECTION
+from storage.models import Submission
 
 LIMITS = {"title": 50, "summary": 500, "knowledge_points": 500, "content_intro": 2000,
           "team_qualifications": 1000, "execution_plan": 2000, "past_works": 1000}
@@ -25,8 +27,9 @@ def _long(name: str, *, min_len: int = 10, **kw: Any) -> f.Field:
     return f.Field(name, f.text(LIMITS[name], min_len=min_len), limits={"max_len": LIMITS[name]}, **kw)
 
 
-def application_form(campaign: Campaign, on_saved) -> Form:
-    """`on_saved(ctx, submission)` returns the confirmation text and prepares the upload step."""
+def application_form(campaign: Campaign, on_saved: Callable[[Turn, Submission], Awaitable[Done]]) -> Form:
+    """`on_saved(turn, submission)` says the draft is saved and leads to the upload step (a Done
+    with then_state=UploadSG.files, then_data={"submission_id": id})."""
     kinds = (f.Choice("work", label="application.kinds.work"), f.Choice("topic", label="application.kinds.topic"))
 
     def categories(values: dict[str, Any]) -> list[f.Choice]:
@@ -48,16 +51,18 @@ def application_form(campaign: Campaign, on_saved) -> Form:
     def is_topic(values: dict[str, Any]) -> bool:
         return values.get("kind") == "topic"
 
-    async def submit(ctx: SubmitContext) -> str:
+    async def submit(turn: Turn, values: dict[str, Any]) -> Done:
+        assert turn.session is not None and turn.person is not None and turn.draft is not None
         try:
-            sub = await submissions.save_draft(ctx.session, ctx.person.id, ctx.values, ctx.extra.get("submission_id"))
+            sub = await submissions.save_draft(turn.session, turn.person.id, values,
+                                               turn.draft.refs.get("submission_id"))
         except submissions.NotDraft:
-            return ctx.texts.render("application/not_draft")
+            return Done(turn.texts.render("application/not_draft"))
         except submissions.TooManyDrafts:  # drafts made meanwhile (a copy of a withdrawn one)
-            return ctx.texts.render("application/too_many_drafts", limit=submissions.MAX_OPEN_DRAFTS)
-        return await on_saved(ctx, sub)
+            return Done(turn.texts.render("application/too_many_drafts", limit=submissions.MAX_OPEN_DRAFTS))
+        return await on_saved(turn, sub)
 
-    return register(Form(
+    return Form(
         name="application",
         fields=(
             f.Field("kind", f.choice(kinds), accepts=frozenset({f.CHOICE, f.TEXT}), choices=kinds,
@@ -81,4 +86,4 @@ def application_form(campaign: Campaign, on_saved) -> Form:
         ),
         on_submit=submit,
         confirm_label="form.save_draft",  # the summary saves a draft; submitting comes after the files
-    ))
+    )

@@ -1,23 +1,28 @@
 """The form engine: a form is a list of fields; one engine walks any form with 上一步, 跳过,
 /cancel, a summary where every field can be edited, and confirmation.
 
-The draft lives in FSM data (SQL or Redis storage), so it survives a restart:
-    {"form": name, "fid": nonce, "step": i, "values": {...}, "extra": {...}, "editing": bool}
+The draft (bot/flows/draft.py) lives in FSM data (SQL or Redis storage), so it survives a restart.
 Every button carries the draft's nonce and step: a button of an older prompt or of a finished
 form is refused instead of acting on the wrong draft.
 
 Editing from the summary: the first answer that changes keeps a copy of the last complete answers
 ("before", with "origin" the field changed). A dependent answer that is then missing is asked with
 the reason; leaving the edit while one is missing restores that copy instead of asking again.
+
+Several drafts: opening a `parallel` form while another draft is open parks the open one (FSM data
+"parked"); a button of a parked draft, or /start's offer, brings it back. Opening any other form
+while a draft is open asks whether to continue it or drop it.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from html import escape
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Router
 from aiogram.filters import Filter, StateFilter
@@ -36,50 +41,79 @@ from aiogram.types import (
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.flows.draft import Draft, Pending
 from bot.flows.fields import CHOICE, CONTACT, DOCUMENT, PHOTO, TEXT, Answer, Choice, Field, FileRef, Invalid
 from bot.render import Texts
 from bot.services.users import Person
 from bot.ui import kind_of
+from storage.models import utcnow
+
+if TYPE_CHECKING:
+    from bot.campaign import Campaign
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
+
+SUMMARY_CHARS = 200  # of each answer shown in the summary
+CURRENT_CHARS = 100  # of the current answer shown when editing it
+MAX_PARKED = 10  # parked drafts kept per person; opening more drops the oldest
 
 
 class FormSG(StatesGroup):
     asking = State()
     reviewing = State()
+    parked = State()  # no draft open, parked ones wait (FSM data: {"parked": [...]})
+
+
+FORM_STATES = (FormSG.asking.state, FormSG.reviewing.state)
+
+
+class FormAction(StrEnum):
+    back = "back"
+    skip = "skip"
+    pick = "pick"
+    done = "done"  # a multi-choice field's 完成
+    summary = "summary"  # leave an edit for the summary
+    edit = "edit"
+    confirm = "confirm"
+    cancel = "cancel"
+    replace = "replace"  # drop the open draft for the form asked for meanwhile
+    resume = "resume"
 
 
 class FormCB(CallbackData, prefix="f"):
-    fid: str
+    fid: str  # the draft's nonce
     step: int
-    action: str  # back | skip | pick | edit | confirm | cancel | resume
+    action: FormAction
     arg: str = ""
 
 
-@dataclass
-class SubmitContext:
-    """What a form's on_submit gets: the answers and the update's means to act on them."""
+# actions of a question: refused at the summary, and from an older question's buttons
+STEP_ACTIONS = frozenset({FormAction.back, FormAction.skip, FormAction.pick, FormAction.done, FormAction.summary})
 
-    values: dict[str, Any]
-    extra: dict[str, Any]
-    person: Person
-    session: AsyncSession
-    bot: Bot
-    texts: Texts
-    chat_id: int
-    # where the conversation goes after a successful submit (e.g. uploading the files of a new draft)
-    next_state: State | None = None
-    next_data: dict[str, Any] | None = None
-    done_markup: InlineKeyboardMarkup | None = None  # buttons under the confirmation
+
+@dataclass(frozen=True)
+class Done:
+    """What a submitted form says, and where the conversation goes next (e.g. uploading the files
+    of a new draft: `then_state` with `then_data`)."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+    then_state: State | None = None
+    then_data: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
 class Form:
     name: str
     fields: tuple[Field, ...]
-    on_submit: Callable[[SubmitContext], Awaitable[str]]  # returns the text that confirms success
+    on_submit: Callable[[Turn, dict[str, Any]], Awaitable[Done]]  # (turn, answers that apply)
     confirm: bool = True  # show the summary before submitting
     confirm_label: str = "form.confirm"  # the summary's button (labels.toml key): what confirming does
+    parallel: bool = False  # opening it parks an open draft instead of asking "continue or drop"
+    title: str | None = None  # its name in sentences, instead of labels.toml forms.titles.<name>
+    # what the prompts show of the records in the draft's refs, read when rendering: (turn) -> dict
+    details: Callable[[Turn], Awaitable[dict[str, Any]]] | None = None
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -88,60 +122,207 @@ class Form:
         return next(i for i, f in enumerate(self.fields) if f.name == name)
 
 
-SUMMARY_CHARS = 200  # of each answer shown in the summary
-CURRENT_CHARS = 100  # of the current answer shown when editing it
-FORMS: dict[str, Form] = {}  # filled when the routers are built (some forms read the campaign)
+class Forms(Mapping[str, Form]):
+    """The forms a router runs, by name (built by the composition root, given to `build`)."""
+
+    def __init__(self, *forms: Form) -> None:
+        self._forms = {form.name: form for form in forms}
+
+    def __getitem__(self, name: str) -> Form:
+        return self._forms[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._forms)
+
+    def __len__(self) -> int:
+        return len(self._forms)
 
 
-def register(form: Form) -> Form:
-    FORMS[form.name] = form
-    return form
+@dataclass
+class Turn:
+    """One update's means to act on a form: given to the engine's steps and to the hooks
+    (verify, after, details, on_submit). Built only where a form is involved."""
+
+    bot: Bot
+    state: FSMContext
+    texts: Texts
+    chat_id: int
+    forms: Forms
+    session: AsyncSession | None = None
+    person: Person | None = None
+    settings: Settings | None = None
+    campaign: Campaign | None = None
+    clock: Callable[[], datetime] | None = None
+    draft: Draft | None = None
+    parked: list[Draft] = field(default_factory=list)
+    _details: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def now(self) -> datetime:
+        return (self.clock or utcnow)()
+
+    @property
+    def form(self) -> Form:
+        assert self.draft is not None
+        return self.forms[self.draft.form]
+
+    async def details(self) -> dict[str, Any]:
+        """What the open form shows of its records (read once per update)."""
+        if self._details is None:
+            form = self.form
+            self._details = await form.details(self) if form.details is not None else {}
+        return self._details
+
+
+# ---------------------------------------------------------------- the draft at the FSM edge
+
+
+async def load(turn: Turn, raw_state: str | None) -> None:
+    """The open draft and the parked ones, from the FSM. `raw_state` is what aiogram read."""
+    if raw_state not in (*FORM_STATES, FormSG.parked.state):
+        turn.draft, turn.parked = None, []
+        return
+    data = await turn.state.get_data()
+    draft = Draft.load(data, reviewing=raw_state == FormSG.reviewing.state) if raw_state in FORM_STATES else None
+    turn.draft = draft if draft is not None and draft.form in turn.forms else None
+    turn.parked = [d for d in (Draft.load(p) for p in data.get("parked") or ()) if d and d.form in turn.forms]
+
+
+def _parked_dump(turn: Turn) -> dict[str, Any]:
+    return {"parked": [d.dump() for d in turn.parked[:MAX_PARKED]]} if turn.parked else {}
+
+
+async def save(turn: Turn) -> None:
+    """Write the open draft (its state: asking or at the summary) and the parked ones."""
+    state = turn.state
+    if turn.draft is not None:
+        await state.set_state(FormSG.reviewing if turn.draft.reviewing else FormSG.asking)
+        await state.set_data({**turn.draft.dump(), **_parked_dump(turn)})
+    elif turn.parked:
+        await state.set_state(FormSG.parked)
+        await state.set_data(_parked_dump(turn))
+    else:
+        await state.clear()
+
+
+def _unpark(turn: Turn, nonce: str) -> bool:
+    """Bring a parked draft back as the open one (the open one, if any, is parked instead)."""
+    found = next((d for d in turn.parked if d.nonce == nonce), None)
+    if found is None:
+        return False
+    turn.parked.remove(found)
+    if turn.draft is not None:
+        turn.parked.insert(0, turn.draft)
+    turn.draft, turn._details = found, None
+    return True
+
+
+async def leave_open(state: FSMContext) -> bool:
+    """/cancel: drop whatever is open (a form, an upload step …) but keep parked drafts, which
+    the person left on purpose to come back to. Returns whether anything was open."""
+    raw_state = await state.get_state()
+    if raw_state is None:
+        return False
+    parked = (await state.get_data()).get("parked") if raw_state in (*FORM_STATES, FormSG.parked.state) else None
+    await state.clear()
+    if parked:
+        await state.set_state(FormSG.parked)
+        await state.set_data({"parked": parked})
+    return raw_state != FormSG.parked.state
+
+
+async def draft_of(state: FSMContext, raw_state: str | None, forms: Forms) -> Draft | None:
+    """The draft /start offers to continue: the open one, else the last one parked. `raw_state` is
+    the state aiogram read for this update: most people have none, and then no query is made."""
+    if raw_state not in (*FORM_STATES, FormSG.parked.state):
+        return None
+    data = await state.get_data()
+    if raw_state in FORM_STATES:
+        draft = Draft.load(data, reviewing=raw_state == FormSG.reviewing.state)
+        if draft is not None and draft.form in forms:
+            return draft
+    return next((d for d in (Draft.load(p) for p in data.get("parked") or ()) if d and d.form in forms), None)
+
+
+def resume_button(texts: Texts, draft: Draft) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=texts.label("form.resume"),
+                                callback_data=FormCB(fid=draft.nonce, step=draft.step, action=FormAction.resume).pack())
 
 
 # ---------------------------------------------------------------- entering and walking a form
 
 
-async def start_form(form: Form, chat_id: int, bot: Bot, state: FSMContext, texts: Texts,
-                     *, extra: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-                     edit_only: list[str] | None = None, at_summary: bool = False, force: bool = False) -> None:
+async def start_form(turn: Turn, form: Form | str, *, values: dict[str, Any] | None = None,
+                     refs: dict[str, int] | None = None, edit_only: list[str] | None = None,
+                     at_summary: bool = False, force: bool = False) -> None:
     """Open `form` for this chat. `values` pre-fills a draft (e.g. a correction after rejection);
-    with `edit_only` the person is asked just those fields, then sees the summary; `at_summary`
-    opens a complete draft at its summary, to change any field. An unfinished draft of any form is
-    never dropped silently: the person chooses to continue it or to start the new one."""
-    if not force:
-        open_draft = await draft_of(state, await state.get_state())
-        if open_draft is not None:
-            open_draft["pending"] = {"form": form.name, "extra": extra or {}, "values": values or {},
-                                     "edit_only": edit_only or [], "at_summary": at_summary}
-            await state.set_data(open_draft)
-            fid, step = open_draft["fid"], open_draft["step"]
-            markup = InlineKeyboardMarkup(inline_keyboard=[
-                [resume_button(texts, open_draft)],
-                [InlineKeyboardButton(text=texts.label("form.replace", title=texts.label(f"forms.titles.{form.name}")),
-                                      callback_data=FormCB(fid=fid, step=step, action="replace").pack())]])
-            await bot.send_message(chat_id, texts.render("forms/replace_draft", current=open_draft["form"],
-                                                         new=form.name), reply_markup=markup)
+    `refs` names the records it is about, by id; with `edit_only` the person is asked just those
+    fields, then sees the summary; `at_summary` opens a complete draft at its summary, to change any
+    field. An unfinished draft is never dropped silently: a `parallel` form parks it, any other
+    form lets the person choose to continue it or to start the new one."""
+    form = turn.forms[form] if isinstance(form, str) else form
+    await load(turn, await turn.state.get_state())
+    if turn.draft is not None and not force:
+        if not form.parallel:
+            await _offer_replace(turn, form, Pending(form.name, dict(values or {}), dict(refs or {}),
+                                                     list(edit_only or []), at_summary))
             return
-    data = {"form": form.name, "fid": secrets.token_hex(3), "step": 0, "values": dict(values or {}),
-            "extra": dict(extra or {}), "editing": False}
+        turn.parked.insert(0, turn.draft)
+    draft = Draft(form=form.name, values=dict(values or {}), refs=dict(refs or {}))
+    turn.draft, turn._details = draft, None
     if edit_only:
-        data["step"] = form.index(edit_only[0])
-        data["editing"] = True
-        data["queue"] = list(edit_only[1:])  # the other fields to correct, one after another
+        draft.step, draft.editing = form.index(edit_only[0]), True
+        draft.queue = list(edit_only[1:])  # the other fields to correct, one after another
     if at_summary:
-        await state.set_state(FormSG.reviewing)
-        await state.set_data(data)
-        await show_summary(form, data, chat_id, bot, texts)
+        draft.reviewing = True
+        await save(turn)
+        await show_summary(turn)
         return
-    await state.set_state(FormSG.asking)
-    await state.set_data(data)
-    # the intro counts what the steps will count: the questions that apply with the answers so far
-    applying = sum(1 for f in form.fields if f.applies(data["values"]))
-    varies = any(f.when is not None for f in form.fields)
+    await save(turn)
     # the intro also closes a "share my phone" keyboard an earlier form may have left open
-    await bot.send_message(chat_id, texts.render("forms/intro", form=form.name, extra=data["extra"],
-                                                 total=applying, varies=varies), reply_markup=ReplyKeyboardRemove())
-    await ask(form, data, chat_id, bot, texts)
+    await turn.bot.send_message(turn.chat_id, await intro_text(turn), reply_markup=ReplyKeyboardRemove())
+    await ask(turn)
+
+
+async def intro_text(turn: Turn) -> str:
+    """forms/<form>/_intro.j2 (or the generic forms/intro.j2). It counts what the steps will count:
+    the questions that apply with the answers so far."""
+    form, draft = turn.form, turn.draft
+    assert draft is not None
+    applying = sum(1 for f in form.fields if f.applies(draft.values))
+    varies = any(f.when is not None for f in form.fields)
+    return turn.texts.render(_own_template(turn.texts, form, "intro"), form=form.name, total=applying,
+                             varies=varies, details=await turn.details())
+
+
+async def _offer_replace(turn: Turn, form: Form, pending: Pending) -> None:
+    draft, texts = turn.draft, turn.texts
+    assert draft is not None
+    draft.pending = pending
+    await save(turn)
+    markup = InlineKeyboardMarkup(inline_keyboard=[
+        [resume_button(texts, draft)],
+        [InlineKeyboardButton(text=texts.label("form.replace", title=form_title(form, texts)),
+                              callback_data=FormCB(fid=draft.nonce, step=draft.step,
+                                                   action=FormAction.replace).pack())]])
+    await turn.bot.send_message(turn.chat_id, texts.render("forms/replace_draft", current=form_title(turn.form, texts),
+                                                           new=form_title(form, texts)), reply_markup=markup)
+
+
+def form_title(form: Form, texts: Texts) -> str:
+    return form.title or texts.label(f"forms.titles.{form.name}")
+
+
+_TEMPLATES: dict[tuple[str, str, str], str] = {}
+
+
+def _own_template(texts: Texts, form: Form, kind: str) -> str:
+    """forms/<form>/_<kind>.j2 when the form has one, else the generic forms/<kind>.j2."""
+    key = (str(texts.folder), form.name, kind)
+    if key not in _TEMPLATES:
+        own = texts.folder / "forms" / form.name / f"_{kind}.j2"
+        _TEMPLATES[key] = f"forms/{form.name}/_{kind}" if own.exists() else f"forms/{kind}"
+    return _TEMPLATES[key]
 
 
 def _missing(form: Form, values: dict[str, Any]) -> int | None:
@@ -159,33 +340,9 @@ def _next_step(form: Form, values: dict[str, Any], start: int, direction: int = 
     return None
 
 
-def prompt_text(form: Form, data: dict[str, Any], texts: Texts) -> str:
-    """The current question as it is shown: why it is asked (after an edit), its header, the
-    prompt, and the current answer when editing."""
-    fld = form.fields[data["step"]]
-    values = data["values"]
-    shown = [f for f in form.fields if f.applies(values)]
-    number = shown.index(fld) + 1 if fld in shown else data["step"] + 1
-    prompt = texts.render(f"forms/{form.name}/{fld.name}", values=values, extra=data["extra"],
-                          current=values.get(fld.name), limits=fld.limits)
-    header = texts.render("forms/step", number=number, total=len(shown), editing=data["editing"],
-                          optional=fld.optional, label=field_label(form, fld.name, texts))
-    body = f"{header}\n{prompt}"
-    origin = data.get("origin")
-    if data["editing"] and origin and origin != fld.name and values.get(fld.name) is None and not fld.optional:
-        before = data.get("before") or {}
-        reason = texts.render("forms/because", changed=field_label(form, origin, texts),
-                              field=field_label(form, fld.name, texts), again=before.get(fld.name) is not None,
-                              choose=bool(fld.options(values)))
-        body = f"{reason}\n\n{body}"
-    if data["editing"] and values.get(fld.name) not in (None, "", []):
-        current = display(fld, values[fld.name], values, texts, limit=CURRENT_CHARS)
-        body += "\n\n" + texts.render("forms/current", value=current)
-    return body
-
-
 def field_label(form: Form, name: str, texts: Texts) -> str:
-    return texts.label(f"forms.{form.name}.{name}")
+    own = next((f.label for f in form.fields if f.name == name), None)
+    return own or texts.label(f"forms.{form.name}.{name}")
 
 
 def quoted(label: str) -> str:
@@ -199,10 +356,41 @@ def bare(label: str) -> str:
     return rest if rest and not any(c.isalnum() for c in head) else label
 
 
-async def ask(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts, *,
-              error: Invalid | None = None) -> None:
-    fld = form.fields[data["step"]]
-    body = prompt_text(form, data, texts)
+async def prompt_text(turn: Turn) -> str:
+    """The current question as it is shown: why it is asked (after an edit), its header, the
+    prompt, and the current answer when editing."""
+    form, draft, texts = turn.form, turn.draft, turn.texts
+    assert draft is not None
+    fld = form.fields[draft.step]
+    values = draft.values
+    shown = [f for f in form.fields if f.applies(values)]
+    number = shown.index(fld) + 1 if fld in shown else draft.step + 1
+    if fld.prompt is not None:
+        prompt = escape(fld.prompt, quote=False)
+    else:
+        prompt = texts.render(f"forms/{form.name}/{fld.name}", values=values, details=await turn.details(),
+                              current=values.get(fld.name), limits=fld.limits)
+    header = texts.render("forms/step", number=number, total=len(shown), editing=draft.editing,
+                          optional=fld.optional, label=field_label(form, fld.name, texts))
+    body = f"{header}\n{prompt}"
+    origin = draft.origin
+    if draft.editing and origin and origin != fld.name and values.get(fld.name) is None and not fld.optional:
+        before = draft.before or {}
+        reason = texts.render("forms/because", changed=field_label(form, origin, texts),
+                              field=field_label(form, fld.name, texts), again=before.get(fld.name) is not None,
+                              choose=bool(fld.options(values)))
+        body = f"{reason}\n\n{body}"
+    if draft.editing and values.get(fld.name) not in (None, "", []):
+        current = display(fld, values[fld.name], values, texts, limit=CURRENT_CHARS)
+        body += "\n\n" + texts.render("forms/current", value=current)
+    return body
+
+
+async def ask(turn: Turn, *, error: Invalid | None = None) -> None:
+    assert turn.draft is not None
+    fld = turn.form.fields[turn.draft.step]
+    texts = turn.texts
+    body = await prompt_text(turn)
     if error is not None:
         body = texts.render(f"forms/errors/{error.template}", **error.context) + "\n\n" + body
     markup: InlineKeyboardMarkup | ReplyKeyboardMarkup
@@ -211,42 +399,47 @@ async def ask(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: T
                                                [KeyboardButton(text=texts.label("form.back"))]],
                                      resize_keyboard=True, one_time_keyboard=True)
     else:
-        markup = field_keyboard(form, fld, data, texts)
-    await bot.send_message(chat_id, body, reply_markup=markup, disable_web_page_preview=True)
+        markup = field_keyboard(turn, fld)
+    await turn.bot.send_message(turn.chat_id, body, reply_markup=markup, disable_web_page_preview=True)
 
 
-def field_keyboard(form: Form, fld: Field, data: dict[str, Any], texts: Texts) -> InlineKeyboardMarkup:
-    fid, step = data["fid"], data["step"]
+def field_keyboard(turn: Turn, fld: Field) -> InlineKeyboardMarkup:
+    form, draft, texts = turn.form, turn.draft, turn.texts
+    assert draft is not None
+    fid, step = draft.nonce, draft.step
+
+    def button(text: str, action: FormAction, arg: str = "") -> InlineKeyboardButton:
+        return InlineKeyboardButton(text=text, callback_data=FormCB(fid=fid, step=step, action=action, arg=arg).pack())
+
     kb = InlineKeyboardBuilder()
-    options = fld.options(data["values"])
-    chosen = data["values"].get(fld.name) or [] if fld.multi else ()
+    options = fld.options(draft.values)
+    chosen = _chosen(draft, fld) if fld.multi else ()
     for opt in options:
         mark = "✅ " if opt.value in chosen else ""
-        kb.add(InlineKeyboardButton(text=mark + choice_text(opt, texts),
-                                    callback_data=FormCB(fid=fid, step=step, action="pick", arg=opt.value).pack()))
-    kb.adjust(1 if any(len(choice_text(o, texts)) > 9 for o in options) else 2)
+        kb.add(button(mark + choice_text(opt, texts), FormAction.pick, opt.value))
+    kb.adjust(fld.columns or (1 if any(len(choice_text(o, texts)) > 9 for o in options) else 2))
     nav = []
     if fld.multi:
-        kb.row(InlineKeyboardButton(text=texts.label("form.done"),
-                                    callback_data=FormCB(fid=fid, step=step, action="done").pack()))
-    if data["editing"]:
+        kb.row(button(texts.label("form.done"), FormAction.done))
+    if draft.editing:
         # leaving the edit: back to the summary; while a dependent answer is missing, that means
         # restoring the answers from before the change (without such a copy, the answer is needed)
-        missing = _missing(form, data["values"]) is not None
-        if not missing or data.get("before"):
-            nav.append(InlineKeyboardButton(text=texts.label("form.undo_edit" if missing else "form.to_summary"),
-                                            callback_data=FormCB(fid=fid, step=step, action="summary").pack()))
-    elif _next_step(form, data["values"], step - 1, -1) is not None:
-        nav.append(InlineKeyboardButton(text=texts.label("form.back"),
-                                        callback_data=FormCB(fid=fid, step=step, action="back").pack()))
+        missing = _missing(form, draft.values) is not None
+        if not missing or draft.before:
+            nav.append(button(texts.label("form.undo_edit" if missing else "form.to_summary"), FormAction.summary))
+    elif _next_step(form, draft.values, step - 1, -1) is not None:
+        nav.append(button(texts.label("form.back"), FormAction.back))
     if fld.optional:
-        nav.append(InlineKeyboardButton(text=texts.label("form.skip"),
-                                        callback_data=FormCB(fid=fid, step=step, action="skip").pack()))
+        nav.append(button(texts.label("form.skip"), FormAction.skip))
     if nav:
         kb.row(*nav)
-    kb.row(InlineKeyboardButton(text=texts.label("form.cancel"),
-                                callback_data=FormCB(fid=fid, step=step, action="cancel").pack()))
+    kb.row(button(texts.label("form.cancel"), FormAction.cancel))
     return kb.as_markup()
+
+
+def _chosen(draft: Draft, fld: Field) -> list[str]:
+    """A multi-choice field's selection: the presses so far on this question, else its answer."""
+    return list(draft.picking if draft.picking is not None else draft.values.get(fld.name) or [])
 
 
 def choice_text(opt: Choice, texts: Texts) -> str:
@@ -268,88 +461,132 @@ def display(fld: Field, value: Any, values: dict[str, Any], texts: Texts, *, lim
     return text if len(text) <= limit else texts.label("form.shortened", start=text[:limit], length=len(text))
 
 
-async def show_summary(form: Form, data: dict[str, Any], chat_id: int, bot: Bot, texts: Texts) -> None:
-    values = data["values"]
+async def show_summary(turn: Turn) -> None:
+    text, markup = await summary_view(turn)
+    await turn.bot.send_message(turn.chat_id, text, reply_markup=markup, disable_web_page_preview=True)
+
+
+async def summary_view(turn: Turn) -> tuple[str, InlineKeyboardMarkup]:
+    """forms/<form>/_summary.j2 (or the generic forms/summary.j2) with a button per answer."""
+    form, draft, texts = turn.form, turn.draft, turn.texts
+    assert draft is not None
+    values = draft.values
     # one name per row and per button: nothing to tell apart, so no quotes (lists quote: see quoted)
     rows = [{"name": f.name, "label": field_label(form, f.name, texts),
              "value": display(f, values.get(f.name), values, texts)}
             for f in form.fields if f.applies(values)]
-    fid = data["fid"]
+    fid = draft.nonce
     kb = InlineKeyboardBuilder()
     for row in rows:
         kb.add(InlineKeyboardButton(text=texts.label("form.edit", label=row["label"]),
-                                    callback_data=FormCB(fid=fid, step=-1, action="edit", arg=row["name"]).pack()))
+                                    callback_data=FormCB(fid=fid, step=-1, action=FormAction.edit,
+                                                         arg=row["name"]).pack()))
     kb.adjust(2)
     kb.row(InlineKeyboardButton(text=texts.label(form.confirm_label),
-                                callback_data=FormCB(fid=fid, step=-1, action="confirm").pack()))
+                                callback_data=FormCB(fid=fid, step=-1, action=FormAction.confirm).pack()))
     kb.row(InlineKeyboardButton(text=texts.label("form.cancel"),
-                                callback_data=FormCB(fid=fid, step=-1, action="cancel").pack()))
-    await bot.send_message(chat_id, texts.render("forms/summary", form=form.name, rows=rows, extra=data["extra"],
-                                                 confirm=bare(texts.label(form.confirm_label))),
-                           reply_markup=kb.as_markup(), disable_web_page_preview=True)
+                                callback_data=FormCB(fid=fid, step=-1, action=FormAction.cancel).pack()))
+    text = texts.render(_own_template(texts, form, "summary"), form=form.name, rows=rows,
+                        details=await turn.details(), confirm=bare(texts.label(form.confirm_label)))
+    return text, kb.as_markup()
 
 
-def keep(fld: Field, data: dict[str, Any], value: Any) -> None:
-    """Store an answer; a changed answer drops the answers that depended on it. The same answer
-    again changes nothing. The first change of an edit keeps the complete answers from before it."""
-    values = data["values"]
+def keep(draft: Draft, fld: Field, value: Any) -> None:
+    """Store an answer (typed, picked, skipped or a multi-choice's 完成: every answer comes here).
+    A changed answer drops the answers that depended on it (`resets`); the same answer again
+    changes nothing. The first change of an edit keeps the complete answers from before it."""
+    values = draft.values
+    draft.picking = None
     if fld.name in values and values[fld.name] != value:
-        if data.get("editing") and "before" not in data:
-            data["before"], data["origin"] = dict(values), fld.name
+        if draft.editing and draft.before is None:
+            draft.before, draft.origin = dict(values), fld.name
         for name in fld.resets:
             values.pop(name, None)
     values[fld.name] = value
 
 
-async def advance(form: Form, data: dict[str, Any], state: FSMContext, chat_id: int, bot: Bot, texts: Texts,
-                  ctx: SubmitContext | None) -> None:
+async def answered(turn: Turn, fld: Field, value: Any) -> None:
+    """An accepted answer: keep it, give the field's feedback (if it has any), move on."""
+    assert turn.draft is not None
+    keep(turn.draft, fld, value)
+    if fld.after is not None and value is not None:
+        feedback = await fld.after(value, turn)
+        if feedback:
+            await turn.bot.send_message(turn.chat_id, feedback, disable_web_page_preview=True)
+    await advance(turn)
+
+
+def _goto(draft: Draft, step: int) -> None:
+    draft.step, draft.picking = step, None
+
+
+async def advance(turn: Turn, *, may_submit: bool = True) -> None:
     """After an answer: the next applicable field, or the summary (or submission when there is none)."""
-    following = None if data["editing"] else _next_step(form, data["values"], data["step"] + 1)
-    if data["editing"]:
+    form, draft = turn.form, turn.draft
+    assert draft is not None
+    following = None if draft.editing else _next_step(form, draft.values, draft.step + 1)
+    if draft.editing:
         # an edit may reveal a field that now applies and has no answer yet; then the queued corrections
-        following = _missing(form, data["values"])
+        following = _missing(form, draft.values)
         if following is None:  # complete again: nothing to restore any more
-            data.pop("before", None)
-            data.pop("origin", None)
-        queue = data.get("queue") or []
-        while following is None and queue:
-            name = queue.pop(0)
-            if form.field(name).applies(data["values"]):
+            draft.before = draft.origin = None
+        while following is None and draft.queue:
+            name = draft.queue.pop(0)
+            if form.field(name).applies(draft.values):
                 following = form.index(name)
     if following is not None:
-        data["step"] = following
-        await state.set_data(data)
-        await ask(form, data, chat_id, bot, texts)
+        _goto(draft, following)
+        await save(turn)
+        await ask(turn)
         return
     if form.confirm:
-        data["editing"] = False
-        await state.set_state(FormSG.reviewing)
-        await state.set_data(data)
-        await show_summary(form, data, chat_id, bot, texts)
-    elif ctx is not None:
-        await submit(form, data, state, ctx)
+        draft.editing, draft.reviewing = False, True
+        await save(turn)
+        await show_summary(turn)
+    elif may_submit:
+        await submit(turn)
 
 
-async def submit(form: Form, data: dict[str, Any], state: FSMContext, ctx: SubmitContext) -> None:
+async def submit(turn: Turn) -> None:
+    form, draft = turn.form, turn.draft
+    assert draft is not None
     # answers to fields that an edit made irrelevant are not submitted
-    ctx.values = {f.name: data["values"].get(f.name) for f in form.fields if f.applies(data["values"])}
+    values = {f.name: draft.values.get(f.name) for f in form.fields if f.applies(draft.values)}
     try:
-        done = await form.on_submit(ctx)
+        done = await form.on_submit(turn, values)
     except Invalid as problem:
         target = problem.context.pop("field", None)
         if target is None:
             raise
-        data["step"], data["editing"] = form.index(target), True
-        await state.set_state(FormSG.asking)
-        await state.set_data(data)
-        await ask(form, data, ctx.chat_id, ctx.bot, ctx.texts, error=problem)
+        _goto(draft, form.index(target))
+        draft.editing, draft.reviewing = True, False
+        await save(turn)
+        await ask(turn, error=problem)
         return
-    await state.clear()
-    if ctx.next_state is not None:
-        await state.set_state(ctx.next_state)
-        await state.set_data(ctx.next_data or {})
-    await ctx.bot.send_message(ctx.chat_id, done, reply_markup=ctx.done_markup,
-                               disable_web_page_preview=True)
+    turn.draft = None
+    if done.then_state is not None:
+        await turn.state.set_state(done.then_state)
+        await turn.state.set_data({**(done.then_data or {}), **_parked_dump(turn)})
+    else:
+        await save(turn)
+    await turn.bot.send_message(turn.chat_id, done.text, reply_markup=done.markup, disable_web_page_preview=True)
+
+
+async def go_back(turn: Turn) -> None:
+    assert turn.draft is not None
+    previous = _next_step(turn.form, turn.draft.values, turn.draft.step - 1, -1)
+    if previous is not None:
+        _goto(turn.draft, previous)
+        await save(turn)
+    await ask(turn)
+
+
+async def resume(turn: Turn) -> None:
+    """Show the open draft where it stopped: its question, or its summary."""
+    if turn.draft is not None and turn.draft.reviewing:
+        await show_summary(turn)
+    else:
+        await ask(turn)
 
 
 # ---------------------------------------------------------------- turning a message into an Answer
@@ -373,180 +610,226 @@ def answer_of(message: Message) -> Answer:
     return Answer(kind_of(message), from_user_id=user_id)
 
 
+# ---------------------------------------------------------------- the buttons: one small function per action
+
+
+async def _stale(callback: CallbackQuery, texts: Texts) -> None:
+    await callback.answer(texts.render("forms/stale"), show_alert=True)
+
+
+async def _ack(callback: CallbackQuery, *, drop: bool = True) -> None:
+    await callback.answer()
+    if drop:
+        await _drop_buttons(callback)
+
+
+async def on_cancel(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    await _ack(callback)
+    turn.draft = None  # parked drafts stay
+    await save(turn)
+    await turn.bot.send_message(turn.chat_id, turn.texts.render("cancelled", had_state=True),
+                                reply_markup=ReplyKeyboardRemove())
+
+
+async def on_back(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    await _ack(callback)
+    await go_back(turn)
+
+
+async def on_skip(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    await _ack(callback)
+    assert turn.draft is not None
+    fld = turn.form.fields[turn.draft.step]
+    if fld.optional:
+        await answered(turn, fld, None)
+
+
+async def on_pick(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    draft, texts = turn.draft, turn.texts
+    assert draft is not None
+    fld = turn.form.fields[draft.step]
+    try:
+        value = fld.parse(Answer(CHOICE, text=cb.arg, from_user_id=turn.chat_id), draft.values)
+    except Invalid as problem:
+        if fld.multi:
+            await _stale(callback, texts)
+            return
+        await _ack(callback)
+        await ask(turn, error=problem)
+        return
+    if fld.multi:  # a press toggles one option in place; 完成 writes the answer
+        chosen = _chosen(draft, fld)
+        chosen.remove(value) if value in chosen else chosen.append(value)
+        draft.picking = chosen
+        await save(turn)
+        await callback.answer()
+        if isinstance(callback.message, Message):
+            await callback.message.edit_reply_markup(reply_markup=field_keyboard(turn, fld))
+        return
+    await callback.answer()  # a pick is echoed in its question instead of dropping the buttons
+    await _echo(callback, await prompt_text(turn), display(fld, value, draft.values, texts), texts)
+    await answered(turn, fld, value)
+
+
+async def on_done(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    draft, texts = turn.draft, turn.texts
+    assert draft is not None
+    fld = turn.form.fields[draft.step]
+    if not fld.multi:
+        await _stale(callback, texts)
+        return
+    chosen = _chosen(draft, fld)
+    if not chosen and not fld.optional:
+        await callback.answer(texts.render("forms/errors/pick_at_least_one"), show_alert=True)
+        return
+    await callback.answer()
+    await _echo(callback, await prompt_text(turn), display(fld, chosen, draft.values, texts), texts)
+    await answered(turn, fld, chosen)
+
+
+async def on_summary(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    form, draft, texts = turn.form, turn.draft, turn.texts
+    assert draft is not None
+    missing = _missing(form, draft.values)
+    if missing is not None and not draft.before:
+        # a required answer is missing and there is nothing to restore: say so instead of asking again
+        await callback.answer(texts.render("forms/errors/still_missing",
+                                           field=field_label(form, form.fields[missing].name, texts)),
+                              show_alert=True)
+        return
+    await _ack(callback)
+    if missing is not None and draft.before:
+        # leaving while a dependent answer is missing: back to the answers before the change
+        origin = draft.origin
+        draft.values, draft.before, draft.origin = draft.before, None, None
+        await turn.bot.send_message(turn.chat_id, texts.render(
+            "forms/restored", changed=field_label(form, origin, texts) if origin else ""))
+    draft.editing = True
+    await advance(turn, may_submit=False)
+
+
+async def on_edit(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    form, draft = turn.form, turn.draft
+    assert draft is not None
+    await _ack(callback)
+    if not draft.reviewing or not any(f.name == cb.arg and f.applies(draft.values) for f in form.fields):
+        await turn.bot.send_message(turn.chat_id, turn.texts.render("forms/stale"))
+        return
+    _goto(draft, form.index(cb.arg))
+    draft.editing, draft.reviewing = True, False
+    await save(turn)
+    await ask(turn)
+
+
+async def on_confirm(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    await _ack(callback)
+    assert turn.draft is not None
+    if turn.draft.reviewing:
+        await submit(turn)
+
+
+async def on_replace(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    await _ack(callback)
+    assert turn.draft is not None
+    pending = turn.draft.pending
+    if pending is None or pending.form not in turn.forms:
+        await turn.bot.send_message(turn.chat_id, turn.texts.render("forms/stale"))
+        return
+    turn.draft = None  # dropped, as the button says
+    await start_form(turn, pending.form, values=pending.values, refs=pending.refs,
+                     edit_only=pending.edit_only or None, at_summary=pending.at_summary, force=True)
+
+
+async def on_resume(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
+    await _ack(callback)
+    await resume(turn)
+
+
+ACTIONS: dict[FormAction, Callable[[Turn, CallbackQuery, FormCB], Awaitable[None]]] = {
+    FormAction.cancel: on_cancel,
+    FormAction.back: on_back,
+    FormAction.skip: on_skip,
+    FormAction.pick: on_pick,
+    FormAction.done: on_done,
+    FormAction.summary: on_summary,
+    FormAction.edit: on_edit,
+    FormAction.confirm: on_confirm,
+    FormAction.replace: on_replace,
+    FormAction.resume: on_resume,
+}
+
+
 # ---------------------------------------------------------------- the router that runs every form
 
 
-def build() -> Router:
+def build(forms: Forms) -> Router:
+    """The router that runs `forms` (the registry is this router's: nothing global)."""
     router = Router(name="forms")
 
-    async def current(state: FSMContext) -> tuple[Form | None, dict[str, Any]]:
-        data = await state.get_data()
-        return FORMS.get(data.get("form", "")), data
+    def turn_of(chat_id: int, bot: Bot, state: FSMContext, texts: Texts, data: dict[str, Any]) -> Turn:
+        return Turn(bot=bot, state=state, texts=texts, chat_id=chat_id, forms=forms, session=data.get("session"),
+                    person=data.get("person"), settings=data.get("settings"), campaign=data.get("campaign"),
+                    clock=data.get("clock"))
 
-    def context(data: dict[str, Any], person: Person, session: AsyncSession, bot: Bot, texts: Texts,
-                chat_id: int) -> SubmitContext:
-        return SubmitContext(values=data["values"], extra=data["extra"], person=person, session=session,
-                             bot=bot, texts=texts, chat_id=chat_id)
-
-    @router.message(StateFilter(FormSG.asking), NotCommand())
-    async def on_answer(message: Message, state: FSMContext, bot: Bot, texts: Texts, person: Person,
-                        session: AsyncSession) -> None:
+    async def on_answer(message: Message, state: FSMContext, bot: Bot, texts: Texts, raw_state: str | None,
+                        **data: Any) -> None:
         """An answer to the current field: parse it, keep it, move on; or say what is wrong."""
-        form, data = await current(state)
-        if form is None:
-            await state.clear()
+        turn = turn_of(message.chat.id, bot, state, texts, data)
+        await load(turn, raw_state)
+        if turn.draft is None:
+            await save(turn)  # parked drafts stay
             await message.answer(texts.render("forms/lost"))
             return
-        fld = form.fields[data["step"]]
+        fld = turn.form.fields[turn.draft.step]
         answer = answer_of(message)
         if answer.kind == TEXT and answer.text == texts.label("form.back"):
             if fld.share_contact:  # leaving the phone question: close its keyboard
                 await message.answer(texts.render("forms/going_back"), reply_markup=ReplyKeyboardRemove())
-            await go_back(form, data, state, message.chat.id, bot, texts)
+            await go_back(turn)
             return
         if answer.kind not in fld.accepts:
             await message.answer(texts.render("forms/errors/wrong_kind", got=answer.kind,
                                               accepts=sorted(fld.accepts)))
             return
-        ctx = context(data, person, session, bot, texts, message.chat.id)
         try:
-            value = fld.parse(answer, data["values"])
+            value = fld.parse(answer, turn.draft.values)
             if fld.verify is not None:
-                await fld.verify(value, ctx)
+                await fld.verify(value, turn)
         except Invalid as problem:
             await message.answer(texts.render(f"forms/errors/{problem.template}", **problem.context))
             return
-        keep(fld, data, value)
         if fld.share_contact:
             await message.answer(texts.render("forms/noted"), reply_markup=ReplyKeyboardRemove())
-        await advance(form, data, state, message.chat.id, bot, texts, ctx)
+        await answered(turn, fld, value)
 
-    @router.message(StateFilter(FormSG.reviewing), NotCommand())
     async def on_text_at_summary(message: Message, state: FSMContext, texts: Texts) -> None:
-        form, _ = await current(state)
+        data = await state.get_data()
+        form = forms.get(data.get("form", ""))
         confirm = bare(texts.label(form.confirm_label if form else "form.confirm"))
         await message.answer(texts.render("forms/use_buttons", confirm=confirm))
 
-    @router.callback_query(FormCB.filter())
     async def on_button(callback: CallbackQuery, callback_data: FormCB, state: FSMContext, bot: Bot,
-                        texts: Texts, person: Person, session: AsyncSession) -> None:
-        form, data = await current(state)
+                        texts: Texts, raw_state: str | None, **data: Any) -> None:
+        turn = turn_of(callback.from_user.id, bot, state, texts, data)
+        await load(turn, raw_state)
         cb = callback_data
-        chat_id = callback.from_user.id
-        if form is None or cb.fid != data.get("fid"):
-            await callback.answer(texts.render("forms/stale"), show_alert=True)
+        if turn.draft is None or cb.fid != turn.draft.nonce:
+            # a button of a parked draft brings that draft back, where it stopped
+            if not _unpark(turn, cb.fid):
+                await _stale(callback, texts)
+                return
+            await save(turn)
+            await on_resume(turn, callback, cb)
             return
-        reviewing = await state.get_state() == FormSG.reviewing.state
-        if cb.action in ("back", "skip", "pick", "done", "summary") and (reviewing or cb.step != data["step"]):
-            await callback.answer(texts.render("forms/stale"), show_alert=True)
+        if cb.action in STEP_ACTIONS and (turn.draft.reviewing or cb.step != turn.draft.step):
+            await _stale(callback, texts)
             return
-        fld = form.fields[data["step"]] if not reviewing else None
-        if fld is not None and fld.multi and cb.action in ("pick", "done"):
-            await multi_choice(callback, cb, form, fld, data, state, texts,
-                               context(data, person, session, bot, texts, chat_id))
-            return
-        if cb.action == "summary" and _missing(form, data["values"]) is not None and not data.get("before"):
-            # a required answer is missing and there is nothing to restore: say so instead of asking again
-            needed = form.fields[_missing(form, data["values"]) or 0].name
-            await callback.answer(texts.render("forms/errors/still_missing", field=field_label(form, needed, texts)),
-                                  show_alert=True)
-            return
-        await callback.answer()
-        if cb.action != "pick":  # a pick is echoed in its question instead
-            await _drop_buttons(callback)
-        if cb.action == "cancel":
-            await state.clear()
-            await bot.send_message(chat_id, texts.render("cancelled", had_state=True), reply_markup=ReplyKeyboardRemove())
-        elif cb.action == "back":
-            await go_back(form, data, state, chat_id, bot, texts)
-        elif cb.action == "skip":
-            fld = form.fields[data["step"]]
-            if not fld.optional:
-                return
-            data["values"][fld.name] = None
-            await advance(form, data, state, chat_id, bot, texts, context(data, person, session, bot, texts, chat_id))
-        elif cb.action == "pick":
-            fld = form.fields[data["step"]]
-            try:
-                value = fld.parse(Answer(CHOICE, text=cb.arg, from_user_id=chat_id), data["values"])
-            except Invalid as problem:
-                await _drop_buttons(callback)
-                await ask(form, data, chat_id, bot, texts, error=problem)
-                return
-            await _echo(callback, prompt_text(form, data, texts), display(fld, value, data["values"], texts), texts)
-            keep(fld, data, value)
-            await advance(form, data, state, chat_id, bot, texts, context(data, person, session, bot, texts, chat_id))
-        elif cb.action == "summary":
-            if _missing(form, data["values"]) is not None and data.get("before"):
-                # leaving while a dependent answer is missing: back to the answers before the change
-                origin = data.pop("origin", None)
-                data["values"] = data.pop("before")
-                await bot.send_message(chat_id, texts.render(
-                    "forms/restored", changed=field_label(form, origin, texts) if origin else ""))
-            await advance(form, {**data, "editing": True}, state, chat_id, bot, texts, None)
-        elif cb.action == "edit":
-            if not reviewing or not any(f.name == cb.arg and f.applies(data["values"]) for f in form.fields):
-                await bot.send_message(chat_id, texts.render("forms/stale"))
-                return
-            data["step"], data["editing"] = form.index(cb.arg), True
-            await state.set_state(FormSG.asking)
-            await state.set_data(data)
-            await ask(form, data, chat_id, bot, texts)
-        elif cb.action == "confirm":
-            if not reviewing:
-                return
-            await submit(form, data, state, context(data, person, session, bot, texts, chat_id))
-        elif cb.action == "replace":
-            pending = data.get("pending")
-            if not pending or pending.get("form") not in FORMS:
-                await bot.send_message(chat_id, texts.render("forms/stale"))
-                return
-            await start_form(FORMS[pending["form"]], chat_id, bot, state, texts, extra=pending["extra"],
-                             values=pending["values"], edit_only=pending["edit_only"] or None,
-                             at_summary=pending["at_summary"], force=True)
-        elif cb.action == "resume":
-            if reviewing:
-                await show_summary(form, data, chat_id, bot, texts)
-            else:
-                await ask(form, data, chat_id, bot, texts)
+        await ACTIONS[cb.action](turn, callback, cb)
 
+    router.message.register(on_answer, StateFilter(FormSG.asking), NotCommand())
+    router.message.register(on_text_at_summary, StateFilter(FormSG.reviewing), NotCommand())
+    router.callback_query.register(on_button, FormCB.filter())
     return router
-
-
-async def multi_choice(callback: CallbackQuery, cb: FormCB, form: Form, fld: Field, data: dict[str, Any],
-                       state: FSMContext, texts: Texts, ctx: SubmitContext) -> None:
-    """A press on a multi-choice field toggles one option in place; 完成 moves on."""
-    chosen: list[str] = list(data["values"].get(fld.name) or [])
-    if cb.action == "done":
-        if not chosen and not fld.optional:
-            await callback.answer(texts.render("forms/errors/pick_at_least_one"), show_alert=True)
-            return
-        await callback.answer()
-        await _echo(callback, prompt_text(form, data, texts), display(fld, chosen, data["values"], texts), texts)
-        data["values"][fld.name] = chosen
-        await advance(form, data, state, ctx.chat_id, ctx.bot, texts, ctx)
-        return
-    try:
-        value = fld.parse(Answer(CHOICE, text=cb.arg, from_user_id=ctx.chat_id), data["values"])
-    except Invalid:
-        await callback.answer(texts.render("forms/stale"), show_alert=True)
-        return
-    chosen.remove(value) if value in chosen else chosen.append(value)
-    data["values"][fld.name] = chosen
-    await state.set_data(data)
-    await callback.answer()
-    if isinstance(callback.message, Message):
-        await callback.message.edit_reply_markup(reply_markup=field_keyboard(form, fld, data, texts))
-
-
-async def go_back(form: Form, data: dict[str, Any], state: FSMContext, chat_id: int, bot: Bot, texts: Texts) -> None:
-    previous = _next_step(form, data["values"], data["step"] - 1, -1)
-    if previous is None:
-        await ask(form, data, chat_id, bot, texts)
-        return
-    data["step"] = previous
-    await state.set_data(data)
-    await ask(form, data, chat_id, bot, texts)
 
 
 async def _drop_buttons(callback: CallbackQuery) -> None:
@@ -576,17 +859,3 @@ class NotCommand(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return not (message.text or "").startswith("/")
-
-
-async def draft_of(state: FSMContext, raw_state: str | None) -> dict[str, Any] | None:
-    """The open draft, for /start to offer to continue it. `raw_state` is the state aiogram read
-    for this update: most people have none, and then no query is made."""
-    if raw_state not in (FormSG.asking.state, FormSG.reviewing.state):
-        return None
-    data = await state.get_data()
-    return data if data.get("form") in FORMS else None
-
-
-def resume_button(texts: Texts, data: dict[str, Any]) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=texts.label("form.resume"),
-                                callback_data=FormCB(fid=data["fid"], step=data["step"], action="resume").pack())

@@ -67,7 +67,9 @@ class Field:
     """One question of a form.
 
     `name` keys the value in the draft; the prompt is `forms/<form>/<name>.j2` and the summary
-    label `forms.<form>.<name>` in labels.toml. `when` hides the field for some earlier answers.
+    label `forms.<form>.<name>` in labels.toml, unless the field gives its own words (`prompt`,
+    `label`: fields made from data, such as review criteria or quiz questions, need no file each).
+    `when` hides the field for some earlier answers.
     """
 
     name: str
@@ -79,9 +81,14 @@ class Field:
     share_contact: bool = False  # offer Telegram's "share my phone" button
     multi: bool = False  # several choices: each press toggles one, 完成 moves on
     resets: tuple[str, ...] = ()  # answers that no longer hold when this one changes (asked again)
-    # an async check that needs the database (e.g. a name already taken); raises Invalid
+    # an async check that needs the database (e.g. a name already taken): (value, turn), raises Invalid
     verify: Callable[[Any, Any], Awaitable[None]] | None = None
     limits: dict[str, Any] = field(default_factory=dict)  # shown in the prompt (e.g. max length)
+    prompt: str | None = None  # the question's words themselves (escaped), instead of its template
+    label: str | None = None  # its name in the summary and the step header, instead of labels.toml
+    columns: int | None = None  # choice buttons per row (by default 2, or 1 when a label is long)
+    # feedback once an answer is kept (e.g. a quiz's "correct, because …"): (value, turn) -> text or None
+    after: Callable[[Any, Any], Awaitable[str | None]] | None = None
 
     def options(self, values: dict[str, Any]) -> Sequence[Choice]:
         return self.choices(values) if callable(self.choices) else self.choices

@@ -10,11 +10,12 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from bot.callbacks import RegCB
 from bot.campaign import Campaign
 from bot.flows import fields as f
-from bot.flows.engine import Form, SubmitContext, register
-from bot.notify import notify
+from bot.flows.engine import Done, Form, Turn
+from bot.outbox import notify
 from bot.services import recommendation_form, registration
 from bot.services.policy import Action, can
 from bot.services.registration import FIXABLE, LIMITS
+from bot.services.transitions import IllegalTransition
 
 DOC_EXTENSIONS = ("pdf", "doc", "docx", "jpg", "jpeg", "png")
 SCAN_EXTENSIONS = ("pdf", "jpg", "jpeg", "png")
@@ -40,8 +41,9 @@ def parse_account_name(answer: f.Answer, values: dict[str, Any]) -> str:
     return value
 
 
-async def _name_free(value: str, ctx: SubmitContext) -> None:
-    if await registration.name_taken(ctx.session, value, ctx.person.id):
+async def _name_free(value: str, turn: Turn) -> None:
+    assert turn.session is not None and turn.person is not None
+    if await registration.name_taken(turn.session, value, turn.person.id):
         raise f.Invalid("name_taken", name=value)
 
 
@@ -77,21 +79,24 @@ def registration_form(campaign: Campaign) -> Form:
               f.Choice("other", label="recommender_groups.other"))
     choices, parse_recommender = recommender_choices(campaign)
 
-    async def submit(ctx: SubmitContext) -> str:
+    async def submit(turn: Turn, values: dict[str, Any]) -> Done:
+        assert turn.session is not None and turn.person is not None
         try:
-            reg = await registration.save_form(ctx.session, ctx.person.id, ctx.values)
+            reg = await registration.save_form(turn.session, turn.person.id, values)
         except registration.NameTaken:
-            raise f.Invalid("name_taken", name=ctx.values["account_name"], field="account_name") from None
+            raise f.Invalid("name_taken", name=values["account_name"], field="account_name") from None
         except registration.NameUnusual:
             raise f.Invalid("name_unusual", field="account_name") from None
+        except IllegalTransition:  # approved meanwhile (a correction form opened before)
+            return Done(turn.texts.render("registration/not_editable"))
         subject = campaign.subject_type(reg.subject_type)
-        document = recommendation_form.build(ctx.values, needs_seal=subject.needs_seal)
-        await ctx.bot.send_document(ctx.chat_id, BufferedInputFile(document, filename=form_filename(ctx.values)),
-                                    caption=ctx.texts.render("registration/form_caption"))
-        return ctx.texts.render("registration/next_steps", needs_seal=subject.needs_seal,
-                                recommender=reg.recommender)
+        document = recommendation_form.build(values, needs_seal=subject.needs_seal)
+        await turn.bot.send_document(turn.chat_id, BufferedInputFile(document, filename=form_filename(values)),
+                                     caption=turn.texts.render("registration/form_caption"))
+        return Done(turn.texts.render("registration/next_steps", needs_seal=subject.needs_seal,
+                                      recommender=reg.recommender))
 
-    return register(Form(
+    return Form(
         name="registration",
         fields=(
             f.Field("account_name", parse_account_name, limits={"max_len": LIMITS["account_name"]},
@@ -115,7 +120,7 @@ def registration_form(campaign: Campaign) -> Form:
                     limits={"allow_other": campaign.recommending_units.allow_other}),
         ),
         on_submit=submit,
-    ))
+    )
 
 
 def form_filename(values: dict[str, Any]) -> str:
@@ -125,25 +130,36 @@ def form_filename(values: dict[str, Any]) -> str:
 FIX_CHOICES = tuple(f.Choice(name, label=f"forms.registration.{name}") for name in FIXABLE)
 
 
-async def submit_rejection(ctx: SubmitContext) -> str:
+async def registration_shown(turn: Turn) -> dict[str, Any]:
+    """The application being sent back, read by id: its account name (none once the applicant erased
+    their data)."""
+    assert turn.draft is not None and turn.session is not None
+    reg = await registration.by_id(turn.session, turn.draft.refs["registration_id"])
+    name = reg.account_name if reg is not None else ""
+    return {"account_name": "" if name == registration.ERASED else name}
+
+
+async def submit_rejection(turn: Turn, values: dict[str, Any]) -> Done:
+    person, texts, session = turn.person, turn.texts, turn.session
+    assert person is not None and session is not None and turn.draft is not None
     # the form may have been opened before the operator's role was taken away
-    if not can(ctx.person, Action.decide_registration):
-        return ctx.texts.render("forms/errors/no_longer_staff")
-    reg_id = int(ctx.extra["registration_id"])
-    outcome, reg = await registration.decide(ctx.session, reg_id, ctx.person.id, approve=False,
-                                             reason=ctx.values["reason"], fields=ctx.values["fields"])
+    if not can(person, Action.decide_registration):
+        return Done(texts.render("forms/errors/no_longer_staff"))
+    reg_id = int(turn.draft.refs["registration_id"])
+    name = (await turn.details())["account_name"]  # before deciding: empty when the applicant erased their data
+    outcome, reg = await registration.decide(session, reg_id, person, approve=False,
+                                             reason=values["reason"], fields=values["fields"])
     if outcome is registration.Decision.done and reg is not None:
         kb = InlineKeyboardBuilder()
-        kb.button(text=ctx.texts.label("registration.fix"), callback_data=RegCB(id=reg.id, action="fix").pack())
-        await notify(ctx.session, [reg.user_id], ctx.texts.render("registration/rejected", reason=reg.decision_reason,
-                                                              fields=registration.fixes_of(reg)), kb.as_markup(),
+        kb.button(text=texts.label("registration.fix"), callback_data=RegCB(id=reg.id, action="fix").pack())
+        await notify(session, [reg.user_id], texts.render("registration/rejected", reason=reg.decision_reason,
+                                                          fields=registration.fixes_of(reg)), kb.as_markup(),
                      about=reg.user_id)
-    name = ctx.extra.get("account_name", "")  # ERASED when the applicant erased their data meanwhile
-    return ctx.texts.render("registration/decided", outcome=outcome.value, approve=False, id=reg_id,
-                            account_name="" if name == registration.ERASED else name)
+    return Done(texts.render("registration/decided", outcome=outcome.value, approve=False, id=reg_id,
+                             account_name=name))
 
 
-REJECTION = register(Form(
+REJECTION = Form(
     name="registration_reject",
     fields=(
         f.Field("fields", f.choice(FIX_CHOICES), accepts=frozenset({f.CHOICE}), choices=FIX_CHOICES, multi=True),
@@ -151,4 +167,5 @@ REJECTION = register(Form(
     ),
     on_submit=submit_rejection,
     confirm=False,
-))
+    details=registration_shown,
+)

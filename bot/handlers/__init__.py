@@ -1,4 +1,7 @@
-"""Routers, one per feature; built fresh by get_routers() so tests can make a new dispatcher."""
+"""Routers, one per feature; built fresh by get_routers() so tests can make a new dispatcher.
+Handlers are module-level functions; what they need comes as aiogram's keyword arguments: the
+dispatcher's data (settings, campaign, clock, checker, forms, ...) and the update's (session,
+person)."""
 
 from __future__ import annotations
 
@@ -6,11 +9,21 @@ from aiogram import Router
 
 from bot.campaign import Campaign
 from bot.filters import PrivateChat
+from bot.flows.engine import Forms
 
 
-def get_routers(campaign: Campaign) -> list[Router]:
+def build_forms(campaign: Campaign) -> Forms:
+    """Every form, built once (some read the campaign); the app puts them in the dispatcher's data,
+    so handlers receive them as `forms`."""
+    from bot.flows.catalog import all_forms
+    from bot.handlers.applications.apply import on_saved
+
+    return all_forms(campaign, on_saved)
+
+
+def get_routers(forms: Forms) -> list[Router]:
     from bot.flows import engine
-    from bot.handlers import admin, common, fallback, inquiry, registration, start, submissions
+    from bot.handlers import admin, applications, common, fallback, inquiry, registration, start
 
     # every feature answers private chats only: an operator's /pending typed in a group would post
     # applicants' phones and scans there. A router meant for groups goes beside `private`, not in it.
@@ -18,6 +31,6 @@ def get_routers(campaign: Campaign) -> list[Router]:
     private.message.filter(PrivateChat())
     private.callback_query.filter(PrivateChat())
     # order matters: /cancel before the forms, forms before the menus, the catch-all fallback last
-    private.include_routers(common.build(), engine.build(), inquiry.build(), registration.build(campaign),
-                            submissions.build(campaign), start.build(), admin.build(), fallback.build())
+    private.include_routers(common.build(), engine.build(forms), inquiry.build(), registration.build(),
+                            applications.build(), start.build(), admin.build(), fallback.build())
     return [private]

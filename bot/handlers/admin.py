@@ -1,4 +1,5 @@
-"""Operators: invite tutors and reviewers with one-time deep links, list the staff."""
+"""Operators: invite tutors and reviewers with one-time deep links, list the staff, see the
+updates that failed for good."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from aiogram.utils.deep_linking import create_start_link
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import InviteCB
-from bot.filters import HasRole
+from bot.filters import Can
 from bot.keyboards import back_to_menu, staff_menu
 from bot.render import Texts
 from bot.services import inbox, users
+from bot.services.policy import Action
 from bot.services.users import INVITABLE, Person, Role
-from bot.ui import show
+from bot.ui import show, stale_button
 
 
 async def _invite_text(bot: Bot, texts: Texts, session: AsyncSession, person: Person, role: Role) -> str:
@@ -23,44 +25,45 @@ async def _invite_text(bot: Bot, texts: Texts, session: AsyncSession, person: Pe
     return texts.render("invite_created", role=role.value, link=link, expires_at=invite.expires_at)
 
 
+async def invite(message: Message, command: CommandObject, bot: Bot, texts: Texts, session: AsyncSession,
+                 person: Person) -> None:
+    """/invite tutor|reviewer makes a link at once; a bare /invite asks which role."""
+    wanted = (command.args or "").strip().lower()
+    role = next((r for r in INVITABLE if r.value == wanted), None)
+    if role is None:
+        await message.answer(texts.render("staff_menu", asked=wanted), reply_markup=staff_menu(texts))
+        return
+    await message.answer(await _invite_text(bot, texts, session, person, role), reply_markup=back_to_menu(texts))
+
+
+async def invite_button(callback: CallbackQuery, callback_data: InviteCB, bot: Bot, texts: Texts,
+                        session: AsyncSession, person: Person) -> None:
+    role = next((r for r in INVITABLE if r.value == callback_data.role), None)
+    if role is None:
+        await stale_button(callback, texts)
+        return
+    await show(callback, await _invite_text(bot, texts, session, person, role), back_to_menu(texts))
+
+
+async def staff_list(message: Message, texts: Texts, session: AsyncSession) -> None:
+    rows = [{"id": u.id, "name": u.first_name, "username": u.username, "role": r.value}
+            for u, r in await users.staff(session)]
+    await message.answer(texts.render("staff_list", staff=rows), reply_markup=staff_menu(texts))
+
+
+async def dead_letters(message: Message, texts: Texts, session: AsyncSession) -> None:
+    """Updates that failed for good (after retries, or at once for a bug): who, when, why."""
+    rows, total = await inbox.dead_letters(session)
+    shown = [{"update_id": r.update_id, "chat_key": r.chat_key, "at": r.finished_at or r.received_at,
+              "attempts": r.attempts, "error": (r.last_error or "").splitlines()[0][:200] if r.last_error else "",
+              "kind": inbox.kind_of(r.payload)} for r in rows]
+    await message.answer(texts.render("dead_letters", rows=shown, total=total), reply_markup=back_to_menu(texts))
+
+
 def build() -> Router:
     router = Router(name="admin")
-    router.message.filter(HasRole(Role.admin))
-    router.callback_query.filter(HasRole(Role.admin))
-
-    @router.message(Command("invite"))
-    async def invite(message: Message, command: CommandObject, bot: Bot, texts: Texts, session: AsyncSession,
-                     person: Person) -> None:
-        """/invite tutor|reviewer makes a link at once; a bare /invite asks which role."""
-        wanted = (command.args or "").strip().lower()
-        role = next((r for r in INVITABLE if r.value == wanted), None)
-        if role is None:
-            await message.answer(texts.render("staff_menu", asked=wanted), reply_markup=staff_menu(texts))
-            return
-        await message.answer(await _invite_text(bot, texts, session, person, role), reply_markup=back_to_menu(texts))
-
-    @router.callback_query(InviteCB.filter())
-    async def invite_button(callback: CallbackQuery, callback_data: InviteCB, bot: Bot, texts: Texts,
-                            session: AsyncSession, person: Person) -> None:
-        role = next((r for r in INVITABLE if r.value == callback_data.role), None)
-        if role is None:
-            await callback.answer(texts.render("stale_button"), show_alert=True)
-            return
-        await show(callback, await _invite_text(bot, texts, session, person, role), back_to_menu(texts))
-
-    @router.message(Command("staff"))
-    async def staff_list(message: Message, texts: Texts, session: AsyncSession) -> None:
-        rows = [{"id": u.id, "name": u.first_name, "username": u.username, "role": r.value}
-                for u, r in await users.staff(session)]
-        await message.answer(texts.render("staff_list", staff=rows), reply_markup=staff_menu(texts))
-
-    @router.message(Command("deadletters"))
-    async def dead_letters(message: Message, texts: Texts, session: AsyncSession) -> None:
-        """Updates that failed for good (after retries, or at once for a bug): who, when, why."""
-        rows, total = await inbox.dead_letters(session)
-        shown = [{"update_id": r.update_id, "chat_key": r.chat_key, "at": r.finished_at or r.received_at,
-                  "attempts": r.attempts, "error": (r.last_error or "").splitlines()[0][:200] if r.last_error else "",
-                  "kind": inbox.kind_of(r.payload)} for r in rows]
-        await message.answer(texts.render("dead_letters", rows=shown, total=total), reply_markup=back_to_menu(texts))
-
+    router.message.register(invite, Command("invite"), Can(Action.manage_staff))
+    router.callback_query.register(invite_button, InviteCB.filter(), Can(Action.manage_staff))
+    router.message.register(staff_list, Command("staff"), Can(Action.manage_staff))
+    router.message.register(dead_letters, Command("deadletters"), Can(Action.see_dead_letters))
     return router

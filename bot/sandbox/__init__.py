@@ -4,6 +4,7 @@ Importing this package does not import aiogram.
 """
 
 from .client import SandboxClient, SandboxError, User, WaitTimeout
-from .server import Emulator, create_app, start_server
+from .emulator import Emulator
+from .http import create_app, start_server
 
 __all__ = ["Emulator", "SandboxClient", "SandboxError", "User", "WaitTimeout", "create_app", "start_server"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .client import SandboxClient, SandboxError, inline_buttons
 from .htmltext import render_terminal
-from .server import start_server
+from .http import start_server
 
 DEFAULT_TOKEN = "123456:SANDBOX"
 

@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import InboxUpdate, utcnow
+from storage.statuses import InboxStatus
 
 MAX_ATTEMPTS = 5
-ACTIVE = ("pending", "working")
+ACTIVE = (InboxStatus.pending, InboxStatus.working)
 
 
 def chat_key(update: dict[str, Any]) -> int:
@@ -47,7 +48,7 @@ async def receive(session: AsyncSession, updates: list[dict[str, Any]]) -> int:
         return 0
     now = utcnow()
     rows = [{"update_id": u["update_id"], "chat_key": chat_key(u), "payload": json.dumps(u, ensure_ascii=False),
-             "status": "pending", "attempts": 0, "not_before": now, "received_at": now} for u in updates]
+             "status": InboxStatus.pending, "attempts": 0, "not_before": now, "received_at": now} for u in updates]
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     result = await session.execute(insert(InboxUpdate).values(rows).on_conflict_do_nothing(
         index_elements=["update_id"]))
@@ -65,7 +66,7 @@ class Claimed:
 def _due_query(now: datetime, busy: set[int] | frozenset[int], limit: int, *columns):
     earlier = aliased(InboxUpdate)
     query = (select(*columns)
-             .where(InboxUpdate.status == "pending", InboxUpdate.not_before <= now,
+             .where(InboxUpdate.status == InboxStatus.pending, InboxUpdate.not_before <= now,
                     ~exists().where(and_(earlier.chat_key == InboxUpdate.chat_key,
                                          earlier.update_id < InboxUpdate.update_id,
                                          earlier.status.in_(ACTIVE))))
@@ -96,8 +97,8 @@ async def due(session: AsyncSession, now: datetime, busy: set[int] | frozenset[i
 async def take(session: AsyncSession, ids: list[int], now: datetime) -> list[Claimed]:
     """Mark the updates `due` found as working (one of them taken meanwhile is left out)."""
     taken = await session.execute(update(InboxUpdate)
-                                  .where(InboxUpdate.update_id.in_(ids), InboxUpdate.status == "pending")
-                                  .values(status="working", started_at=now, attempts=InboxUpdate.attempts + 1)
+                                  .where(InboxUpdate.update_id.in_(ids), InboxUpdate.status == InboxStatus.pending)
+                                  .values(status=InboxStatus.working, started_at=now, attempts=InboxUpdate.attempts + 1)
                                   .returning(InboxUpdate.update_id, InboxUpdate.chat_key, InboxUpdate.payload,
                                              InboxUpdate.attempts)
                                   .execution_options(synchronize_session=False))
@@ -115,31 +116,33 @@ async def claim(session: AsyncSession, now: datetime, busy: set[int] | frozenset
 async def done(session: AsyncSession, update_id: int) -> None:
     """Handled: written in the update's own transaction, so its changes and this commit together."""
     await session.execute(update(InboxUpdate).where(InboxUpdate.update_id == update_id)
-                          .values(status="done", finished_at=utcnow(), last_error=None))
+                          .values(status=InboxStatus.done, finished_at=utcnow(), last_error=None))
 
 
 async def retry_or_park(session: AsyncSession, update_id: int, error: str, *, transient: bool,
-                        attempt: int) -> str:
+                        attempt: int) -> InboxStatus | None:
     """A failed attempt: a transient failure goes back to pending with back-off (2, 4, 8 … s) until
-    MAX_ATTEMPTS; any other is parked as dead at once. Returns the new status."""
+    MAX_ATTEMPTS; any other is parked as dead at once. Returns the new status (None: the row is gone)."""
     row = await session.get(InboxUpdate, update_id)
     if row is None:
-        return "missing"
+        return None
     row.attempts = max(row.attempts, attempt)
     if transient and row.attempts < MAX_ATTEMPTS:
-        row.status, row.not_before = "pending", utcnow() + timedelta(seconds=2 ** row.attempts)
+        row.status, row.not_before = InboxStatus.pending, utcnow() + timedelta(seconds=2 ** row.attempts)
     else:
-        row.status, row.finished_at = "dead", utcnow()
+        row.status, row.finished_at = InboxStatus.dead, utcnow()
     row.last_error = error[:2000]
     return row.status
 
 
-async def release_working(session: AsyncSession, older_than: timedelta | None = None) -> int:
+async def release_working(session: AsyncSession, older_than: timedelta | None = None, *,
+                          now: datetime | None = None) -> int:
     """At start (or for a process that died): rows left `working` are taken again."""
-    query = update(InboxUpdate).where(InboxUpdate.status == "working")
+    now = now or utcnow()
+    query = update(InboxUpdate).where(InboxUpdate.status == InboxStatus.working)
     if older_than is not None:
-        query = query.where(InboxUpdate.started_at < utcnow() - older_than)
-    result = await session.execute(query.values(status="pending", not_before=utcnow()))
+        query = query.where(InboxUpdate.started_at < now - older_than)
+    result = await session.execute(query.values(status=InboxStatus.pending, not_before=now))
     return result.rowcount or 0
 
 
@@ -149,7 +152,7 @@ async def backlog(session: AsyncSession) -> int:
 
 
 async def dead_letters(session: AsyncSession, limit: int = 10) -> tuple[list[InboxUpdate], int]:
-    where = InboxUpdate.status == "dead"
+    where = InboxUpdate.status == InboxStatus.dead
     total = (await session.execute(select(func.count()).select_from(InboxUpdate).where(where))).scalar_one()
     rows = (await session.execute(select(InboxUpdate).where(where).order_by(InboxUpdate.update_id.desc())
                                   .limit(limit))).scalars().all()
@@ -162,8 +165,9 @@ def kind_of(payload: str) -> str:
     return next((k for k in update if k != "update_id"), "?")
 
 
-async def prune(session: AsyncSession, older_than: timedelta = timedelta(days=2)) -> int:
+async def prune(session: AsyncSession, older_than: timedelta = timedelta(days=2), *,
+                now: datetime | None = None) -> int:
     """Handled updates older than Telegram's redelivery window are not needed any more."""
-    result = await session.execute(delete(InboxUpdate).where(InboxUpdate.status == "done",
-                                                             InboxUpdate.received_at < utcnow() - older_than))
+    result = await session.execute(delete(InboxUpdate).where(InboxUpdate.status == InboxStatus.done,
+                                                             InboxUpdate.received_at < (now or utcnow()) - older_than))
     return result.rowcount or 0

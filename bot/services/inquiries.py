@@ -9,7 +9,13 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.policy import Action, can
+from bot.services.transitions import allowed, transition
+from bot.services.users import Person
 from storage.models import Inquiry, User, utcnow
+from storage.statuses import InquiryStatus
+
+Status = InquiryStatus
 
 MAX_QUESTION = 2000
 MAX_ANSWER = 3000
@@ -28,16 +34,15 @@ class InquiryView:
     asker: str
     topic: str
     question: str
-    status: str
+    status: InquiryStatus
     answer: str | None
     created_at: datetime | None = None
     username: str | None = None
 
 
 async def ask(session: AsyncSession, user_id: int, topic: Topic, question: str) -> Inquiry:
-    inquiry = Inquiry(user_id=user_id, topic=topic.value, question=question, status="open", created_at=utcnow())
-    session.add(inquiry)
-    await session.flush()
+    inquiry = Inquiry(user_id=user_id, topic=topic.value, question=question, created_at=utcnow())
+    await transition(session, inquiry, Status.open, actor_id=user_id, now=inquiry.created_at)
     return inquiry
 
 
@@ -48,7 +53,7 @@ def _view(inquiry: Inquiry, user: User) -> InquiryView:
 
 async def open_questions(session: AsyncSession, limit: int = 10) -> tuple[list[InquiryView], int]:
     """Questions not answered yet, oldest first, and how many there are in all (operators' list)."""
-    where = Inquiry.status == "open"
+    where = Inquiry.status == Status.open
     total = (await session.execute(select(func.count()).select_from(Inquiry).where(where))).scalar_one()
     rows = await session.execute(select(Inquiry, User).join(User, User.id == Inquiry.user_id).where(where)
                                  .order_by(Inquiry.created_at, Inquiry.id).limit(limit))
@@ -69,13 +74,19 @@ class AnswerOutcome(StrEnum):
     answered = "answered"
     already = "already"
     missing = "missing"
+    forbidden = "forbidden"  # the person may not answer questions (any more)
 
 
-async def answer(session: AsyncSession, inquiry_id: int, staff_id: int, text: str) -> AnswerOutcome:
+async def answer(session: AsyncSession, inquiry_id: int, staff: Person, text: str) -> AnswerOutcome:
+    """`staff` answers the question (policy: answer_inquiry); the answer goes to the asker."""
+    if not can(staff, Action.answer_inquiry):
+        return AnswerOutcome.forbidden
     inquiry = await session.get(Inquiry, inquiry_id, with_for_update=True)
     if inquiry is None:
         return AnswerOutcome.missing
-    if inquiry.status == "answered":
+    if not allowed(inquiry, Status.answered):
         return AnswerOutcome.already
-    inquiry.status, inquiry.answer, inquiry.answered_by, inquiry.answered_at = "answered", text, staff_id, utcnow()
+    now = utcnow()
+    await transition(session, inquiry, Status.answered, actor_id=staff.id, now=now)
+    inquiry.answer, inquiry.answered_by, inquiry.answered_at = text, staff.id, now
     return AnswerOutcome.answered

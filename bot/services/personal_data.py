@@ -7,13 +7,14 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import registration
 from bot.services.registration import ERASED
 from bot.services.submissions import Status as SubmissionStatus
 from storage.models import (
+    AuditEntry,
     FsmRecord,
     Inquiry,
     OutboxMessage,
@@ -31,7 +32,7 @@ INTERNAL = {"file_id", "file_unique_id", "account_key", "user_id", "submission_i
 # columns holding JSON: exported as the objects they are, not as strings inside the JSON
 NESTED = {"answers", "report", "staff_note", "manual_reason", "experience_file", "scan", "fields_to_fix", "history"}
 # application statuses erasing removes; any other (submitted, or back with the creator) stays for the experts
-ERASABLE = (SubmissionStatus.draft.value, SubmissionStatus.withdrawn.value)
+ERASABLE = (SubmissionStatus.draft, SubmissionStatus.withdrawn)
 
 # Every column that holds a Telegram user id, and what erase() does with the person's rows there.
 # tests/test_privacy.py finds such columns in the models by name: a new one fails it until listed.
@@ -51,6 +52,8 @@ KEPT_COLUMNS = {
     "invites.used_by": "who gained a staff role by which invite: the staff access record",
     "inquiries.answered_by": "the staff member who answered someone else's question: part of that person's record",
     "registrations.reviewed_by": "the operator who decided someone else's registration: part of that record",
+    "audit.actor_id": "who changed a status: the record keeps ids and statuses; the reasons of the person's rows "
+                      "(staff's words may quote them) are erased",
 }
 
 
@@ -94,9 +97,13 @@ def _notification(row: OutboxMessage, user_id: int) -> dict[str, Any]:
     operator), its text and what it carried (file names, not the files)."""
     payload = json.loads(row.payload)
     attachments = [{"kind": a.get("kind"), "file_name": a.get("filename")} for a in payload.get("attachments", [])]
-    return {"to": "you" if row.chat_id == user_id else "staff", "status": row.status,
+    view = {"to": "you" if row.chat_id == user_id else "staff", "status": row.status,
             "created_at": _value("created_at", row.created_at), "sent_at": _value("sent_at", row.sent_at),
             "text": payload.get("text"), "attachments": attachments}
+    if payload.get("kind") == "copy":  # a relayed message: its text is the chat message it copies
+        view["copy_of"] = {"chat": "you" if payload.get("from_chat_id") == user_id else "other",
+                           "message_id": payload.get("message_id")}
+    return view
 
 
 async def export(session: AsyncSession, user_id: int, *,
@@ -164,8 +171,8 @@ async def erasure_plan(session: AsyncSession, user_id: int) -> Erasure:
     asked = (await session.execute(select(func.count()).select_from(Inquiry)
                                    .where(Inquiry.user_id == user_id))).scalar_one()
     return Erasure(registration=reg.account_name if reg else None, registration_kept=reg is not None and kept > 0,
-                   kept_submissions=kept, drafts=counts.get(SubmissionStatus.draft.value, 0),
-                   withdrawn=counts.get(SubmissionStatus.withdrawn.value, 0), inquiries=asked)
+                   kept_submissions=kept, drafts=counts.get(SubmissionStatus.draft, 0),
+                   withdrawn=counts.get(SubmissionStatus.withdrawn, 0), inquiries=asked)
 
 
 async def erase(session: AsyncSession, user_id: int) -> Erasure:
@@ -175,9 +182,10 @@ async def erase(session: AsyncSession, user_id: int) -> Erasure:
     otherwise, drafts, withdrawn applications, questions, unfinished forms, undelivered notifications."""
     plan = await erasure_plan(session, user_id)
     about = await _about(session, user_id)
+    await _erase_audit_reasons(session, user_id)
     reg = await registration.for_user(session, user_id, lock=True)
     if reg is not None and plan.registration_kept:
-        registration.anonymise(reg)
+        await registration.anonymise(session, reg)
     elif plan.kept_submissions == 0:  # no application needs them: earlier anonymised records go too
         await session.execute(delete(Registration).where(Registration.user_id == user_id))
     for sub in (await session.execute(select(Submission).where(Submission.user_id == user_id,
@@ -194,6 +202,22 @@ async def erase(session: AsyncSession, user_id: int) -> Erasure:
     if user is not None:
         user.first_name, user.last_name, user.username, user.language_code = ERASED, None, None, None
     return plan
+
+
+async def _erase_audit_reasons(session: AsyncSession, user_id: int) -> None:
+    """The status history of the person's rows keeps its ids and statuses; its reasons (an
+    operator's words on a rejection or a failed file, which may quote the person) are erased."""
+    subs = select(Submission.id).where(Submission.user_id == user_id)
+    owned = {
+        "registrations": select(Registration.id).where(Registration.user_id == user_id),
+        "submissions": subs,
+        "submission_files": select(SubmissionFile.id).where(SubmissionFile.submission_id.in_(subs)),
+        "inquiries": select(Inquiry.id).where(Inquiry.user_id == user_id),
+    }
+    await session.execute(update(AuditEntry).where(
+        AuditEntry.reason.is_not(None),
+        or_(*(and_(AuditEntry.entity == entity, AuditEntry.entity_id.in_(ids)) for entity, ids in owned.items())))
+        .values(reason=None).execution_options(synchronize_session=False))
 
 
 @dataclass(frozen=True)
@@ -229,15 +253,17 @@ def _scrubbed(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 async def scrub_forms_about(session: AsyncSession, about: About) -> int:
-    """Operators' unfinished forms about the person (a rejection holds the account name, an answer
-    the asker's name and question), in the SQL FSM storage: what they hold of the person is erased,
-    the form stays open so that its submit tells the operator the applicant erased their data
-    (instead of their next message falling through as if nothing was open); a form offered to
-    replace an open one (`pending`) is dropped. Only conversations with a state and a form's
-    `extra` are read. Returns how many changed. (With Redis FSM storage these stay until the
-    operator finishes or cancels the form.)"""
-    rows = (await session.execute(select(FsmRecord).where(FsmRecord.state.is_not(None),
-                                                          FsmRecord.data.like('%"extra"%')))).scalars()
+    """Operators' unfinished forms about the person (a rejection of their registration, an answer to
+    their question), in the SQL FSM storage. A draft names the person by ids in its `refs` (drafts
+    stored before typed drafts also copied texts into `extra`: those become ERASED); the open form
+    stays open so that its submit tells the operator the applicant erased their data (instead of
+    their next message falling through as if nothing was open); a form offered to replace an open
+    one (`pending`) and a parked draft about them are dropped. Only conversations with a state and
+    `refs` or `extra` are read. Returns how many changed. (With Redis FSM storage these stay until
+    the operator finishes or cancels the form.)"""
+    rows = (await session.execute(select(FsmRecord).where(
+        FsmRecord.state.is_not(None),
+        or_(FsmRecord.data.like('%"refs"%'), FsmRecord.data.like('%"extra"%'))))).scalars()
     changed = 0
     for row in rows:
         try:
@@ -245,12 +271,20 @@ async def scrub_forms_about(session: AsyncSession, about: About) -> int:
         except ValueError:
             continue
         touched = False
-        if about.matches(data.get("extra")):
-            data["extra"] = _scrubbed(data["extra"])
-            touched = True
-        if isinstance(data.get("pending"), dict) and about.matches(data["pending"].get("extra")):
+        for key in ("refs", "extra"):  # "extra": a draft stored before the typed drafts, copied texts and all
+            if about.matches(data.get(key)):
+                data[key] = _scrubbed(data[key])
+                touched = True
+        if isinstance(data.get("pending"), dict) and about.matches(data["pending"].get("refs")
+                                                                   or data["pending"].get("extra")):
             data.pop("pending")
             touched = True
+        parked = data.get("parked")
+        if isinstance(parked, list):  # drafts put aside: one about the person is dropped
+            kept = [d for d in parked if not (isinstance(d, dict) and about.matches(d.get("refs")))]
+            if len(kept) != len(parked):
+                data["parked"] = kept
+                touched = True
         if touched:
             row.data = json.dumps(data, ensure_ascii=False)
             changed += 1

@@ -14,6 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.policy import Action, can
+from bot.services.transitions import IllegalTransition, allowed, transition
+from bot.services.users import Person
 from storage.models import Registration, User, utcnow
 from storage.statuses import RegistrationStatus
 
@@ -99,7 +102,7 @@ async def name_taken(session: AsyncSession, name: str, user_id: int) -> bool:
 async def for_user(session: AsyncSession, user_id: int, *, lock: bool = False) -> Registration | None:
     """The person's live registration: an erased one (kept anonymised after /deletedata) is not
     theirs any more, so after erasing they are a new user who may register again."""
-    query = (select(Registration).where(Registration.user_id == user_id, Registration.status != Status.erased.value)
+    query = (select(Registration).where(Registration.user_id == user_id, Registration.status != Status.erased)
              .order_by(Registration.id.desc()).limit(1))
     if lock:
         query = query.with_for_update()
@@ -139,7 +142,8 @@ def sent_as(ref: dict[str, Any]) -> str:
 
 async def save_form(session: AsyncSession, user_id: int, values: dict[str, Any]) -> Registration:
     """Store the confirmed form (new, or corrected after a rejection). The printed form changes with
-    the data, so it has to be signed and sealed again: the status goes back to awaiting_seal."""
+    the data, so it has to be signed and sealed again: the status goes back to awaiting_seal.
+    IllegalTransition when the registration can't take a new form (approved meanwhile)."""
     if len(account_key(values["account_name"])) > KEY_MAX:  # a draft from before the name check
         raise NameUnusual(values["account_name"])
     if await name_taken(session, values["account_name"], user_id):
@@ -147,8 +151,9 @@ async def save_form(session: AsyncSession, user_id: int, values: dict[str, Any])
     reg = await for_user(session, user_id, lock=True)
     if reg is None:
         reg = Registration(user_id=user_id, created_at=utcnow(), round=1, scan_count=0)
-        session.add(reg)
-    elif reg.status == Status.rejected.value:
+    elif not allowed(reg, Status.awaiting_seal):
+        raise IllegalTransition("registrations", reg.id, reg.status, Status.awaiting_seal)
+    elif reg.status == Status.rejected:
         reg.round = (reg.round or 1) + 1  # corrected after a send-back: the operators see a new round
     for name in FIELDS:
         value = values.get(name)
@@ -156,12 +161,12 @@ async def save_form(session: AsyncSession, user_id: int, values: dict[str, Any])
             value = json.dumps(value, ensure_ascii=False) if value else None
         setattr(reg, name, value)
     reg.account_key = account_key(values["account_name"])
-    reg.status = Status.awaiting_seal.value
     reg.scan = None
     reg.scan_count = 0
     reg.updated_at = utcnow()
     try:
-        async with session.begin_nested():
+        async with session.begin_nested():  # a new row is flushed by transition(): inside, too
+            await transition(session, reg, Status.awaiting_seal, actor_id=user_id, now=reg.updated_at)
             await session.flush()
     except IntegrityError as exc:  # someone took the name between our check and the insert
         raise NameTaken(values["account_name"]) from exc
@@ -179,8 +184,8 @@ def scan_awaited(reg: Registration | None) -> bool:
     asked for again by an operator, or a replacement while the registration waits for review."""
     if reg is None:
         return False
-    return (reg.status in (Status.awaiting_seal.value, Status.pending_review.value)
-            or (reg.status == Status.rejected.value and fixes_of(reg) == [SCAN]))
+    return (reg.status in (Status.awaiting_seal, Status.pending_review)
+            or (reg.status == Status.rejected and fixes_of(reg) == [SCAN]))
 
 
 async def attach_scan(session: AsyncSession, user_id: int, file: dict[str, Any]) -> tuple[ScanOutcome, Registration | None]:
@@ -189,14 +194,14 @@ async def attach_scan(session: AsyncSession, user_id: int, file: dict[str, Any])
         return ScanOutcome.not_expected, None
     if not scan_awaited(reg):
         return ScanOutcome.not_expected, reg
-    outcome = ScanOutcome.replaced if reg.status == Status.pending_review.value else ScanOutcome.accepted
-    if reg.status == Status.rejected.value:  # only the scan was sent back: this scan is the new round
+    outcome = ScanOutcome.replaced if reg.status == Status.pending_review else ScanOutcome.accepted
+    if reg.status == Status.rejected:  # only the scan was sent back: this scan is the new round
         reg.round = (reg.round or 1) + 1
         reg.scan_count = 0
     reg.scan = json.dumps(file, ensure_ascii=False)
     reg.scan_count = (reg.scan_count or 0) + 1
-    reg.status = Status.pending_review.value
     reg.updated_at = utcnow()
+    await transition(session, reg, Status.pending_review, actor_id=user_id, now=reg.updated_at)
     if outcome is ScanOutcome.accepted:
         reg.submitted_at = reg.updated_at  # a replacement keeps its place in the operators' queue
     reg.decision_reason, reg.fields_to_fix = None, None
@@ -208,23 +213,28 @@ class Decision(StrEnum):
     not_pending = "not_pending"  # decided by someone else already, or changed meanwhile
     erased = "erased"  # the applicant deleted their data: only an anonymised record is left
     missing = "missing"  # no such registration (deleted with the applicant's data, or never was)
+    forbidden = "forbidden"  # the person may not decide registrations (any more)
 
 
-async def decide(session: AsyncSession, registration_id: int, staff_id: int, *, approve: bool,
+async def decide(session: AsyncSession, registration_id: int, staff: Person, *, approve: bool,
                  reason: str | None = None, fields: list[str] | None = None) -> tuple[Decision, Registration | None]:
+    """An operator approves the registration or sends it back (`reason`, `fields` to correct)."""
     reg = await session.get(Registration, registration_id, with_for_update=True)
     if reg is None:
         return Decision.missing, None
-    if reg.status == Status.erased.value:
+    if not can(staff, Action.decide_registration, reg):
+        return Decision.forbidden, None
+    if reg.status == Status.erased:
         return Decision.erased, reg
-    if reg.status != Status.pending_review.value:
+    target = Status.approved if approve else Status.rejected
+    if not allowed(reg, target):
         return Decision.not_pending, reg
     now = utcnow()
-    reg.status = (Status.approved if approve else Status.rejected).value
+    await transition(session, reg, target, actor_id=staff.id, reason=reason, now=now)
     reg.decision_reason = reason
     fixes = [f for f in (fields or []) if f in FIXABLE]
     reg.fields_to_fix = None if approve else json.dumps(fixes)
-    reg.reviewed_by, reg.reviewed_at = staff_id, now
+    reg.reviewed_by, reg.reviewed_at = staff.id, now
     if not approve:  # the card of the next round shows what was asked before
         reg.history = json.dumps([*history_of(reg), {"round": reg.round or 1, "reason": reason, "fields": fixes,
                                                       "at": now.isoformat()}], ensure_ascii=False)
@@ -233,7 +243,7 @@ async def decide(session: AsyncSession, registration_id: int, staff_id: int, *, 
 
 async def pending(session: AsyncSession, limit: int = 10) -> tuple[list[Registration], int]:
     """Registrations waiting for a decision, oldest first, and how many there are in all."""
-    where = Registration.status == Status.pending_review.value
+    where = Registration.status == Status.pending_review
     total = (await session.execute(select(func.count()).select_from(Registration).where(where))).scalar_one()
     rows = (await session.execute(select(Registration).where(where).order_by(Registration.submitted_at)
                                   .limit(limit))).scalars().all()
@@ -242,11 +252,12 @@ async def pending(session: AsyncSession, limit: int = 10) -> tuple[list[Registra
 
 async def is_approved(session: AsyncSession, user_id: int) -> bool:
     reg = await for_user(session, user_id)
-    return reg is not None and reg.status == Status.approved.value
+    return reg is not None and reg.status == Status.approved
 
 
-def anonymise(reg: Registration) -> None:
-    """Keep a registration that is in the programme's records, without anything personal in it."""
+async def anonymise(session: AsyncSession, reg: Registration) -> None:
+    """Keep a registration that is in the programme's records, without anything personal in it
+    (the person erased their data: they are the actor)."""
     for name in ("subject_name", "person_name", "unit", "position", "title", "field", "phone", "email",
                  "experience", "recommender"):
         setattr(reg, name, ERASED)
@@ -254,7 +265,7 @@ def anonymise(reg: Registration) -> None:
     reg.account_key = f"erased-{reg.id}"
     reg.experience_file = reg.scan = None
     reg.decision_reason = reg.fields_to_fix = reg.history = None
-    reg.status = Status.erased.value
+    await transition(session, reg, Status.erased, actor_id=reg.user_id)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.registration import Status as RegStatus
-from bot.services.submissions import FileStatus
-from bot.services.submissions import Status as SubStatus
 from storage.models import Inquiry, Registration, Submission, SubmissionFile
+from storage.statuses import FileStatus, InquiryStatus, RegistrationStatus, SubmissionStatus
 
 
 @dataclass(frozen=True)
@@ -27,10 +25,11 @@ class Waiting:
 async def waiting(session: AsyncSession) -> Waiting:
     """The three counts in one round trip (scalar subqueries), for the operators' welcome."""
     registrations = (select(func.count()).select_from(Registration)
-                     .where(Registration.status == RegStatus.pending_review.value).scalar_subquery())
+                     .where(Registration.status == RegistrationStatus.pending_review).scalar_subquery())
     big_files = (select(func.count()).select_from(SubmissionFile).join(Submission)
-                 .where(SubmissionFile.check_status == FileStatus.deep_pending.value,
-                        Submission.status != SubStatus.withdrawn.value).scalar_subquery())
-    questions = select(func.count()).select_from(Inquiry).where(Inquiry.status == "open").scalar_subquery()
+                 .where(SubmissionFile.check_status == FileStatus.deep_pending,
+                        Submission.status != SubmissionStatus.withdrawn).scalar_subquery())
+    questions = (select(func.count()).select_from(Inquiry).where(Inquiry.status == InquiryStatus.open)
+                 .scalar_subquery())
     row = (await session.execute(select(registrations, big_files, questions))).one()
     return Waiting(*row)

@@ -13,8 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaign import Campaign, Category
+from bot.services.policy import Action, can
+from bot.services.transitions import allowed, transition
+from bot.services.users import Person
 from storage.models import Submission, SubmissionFile, utcnow
-from storage.statuses import FileStatus, SubmissionStatus
+from storage.statuses import SUBMISSION_EDITABLE, FileStatus, SubmissionStatus
 
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile on Telegram's cloud Bot API
 # Limits that keep one person from filling the database and the cards: a comics series of 30 pages
@@ -29,7 +32,7 @@ Status = SubmissionStatus
 
 
 # the statuses whose files the creator may still change
-FILES_EDITABLE = frozenset({Status.draft.value, Status.returned.value})
+FILES_EDITABLE = SUBMISSION_EDITABLE
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class NotDraft(Exception):
 
 class TooManyDrafts(Exception):
     """The person already has MAX_OPEN_DRAFTS drafts: a new one is not saved."""
+
+
+class NotDeclared(Exception):
+    """The answers lack the originality declaration (原创声明): no application is saved without it,
+    whatever the form's buttons allowed."""
 
 
 # an operator's reasons for failing a big file by hand (labels: application.fail_rules.*)
@@ -107,7 +115,7 @@ def answers_of(sub: Submission) -> dict[str, Any]:
 
 async def open_drafts(session: AsyncSession, user_id: int) -> int:
     query = select(func.count()).select_from(Submission).where(Submission.user_id == user_id,
-                                                               Submission.status == Status.draft.value)
+                                                               Submission.status == Status.draft)
     return (await session.execute(query)).scalar_one()
 
 
@@ -119,28 +127,33 @@ async def room_for_draft(session: AsyncSession, user_id: int) -> bool:
 async def save_draft(session: AsyncSession, user_id: int, answers: dict[str, Any],
                      submission_id: int | None = None) -> Submission:
     """A new draft, or the edited answers of one of this person's drafts. TooManyDrafts when a
-    new one would pass MAX_OPEN_DRAFTS (nothing is saved)."""
+    new one would pass MAX_OPEN_DRAFTS, NotDeclared without the originality declaration (nothing
+    is saved)."""
+    if not declared_of(answers)["originality_declared"]:
+        raise NotDeclared(user_id)
     sub = await own(session, user_id, submission_id) if submission_id else None
     if sub is None:
         if not await room_for_draft(session, user_id):
             raise TooManyDrafts(user_id)
-        sub = Submission(user_id=user_id, status=Status.draft.value, category="", created_at=utcnow())
-        session.add(sub)
-    if sub.status != Status.draft.value:
+        sub = Submission(user_id=user_id, category="", created_at=utcnow())
+    elif sub.status != Status.draft:
         raise NotDraft(sub.id)
-    if sub.category and sub.category != answers["category"]:
+    elif sub.category and sub.category != answers["category"]:
         # files checked against another category's rules don't count for this one
         for row in await files_of(session, sub.id):
             await session.delete(row)
     sub.kind, sub.category, sub.title = answers["kind"], answers["category"], answers["title"]
     sub.answers = json.dumps(answers, ensure_ascii=False)
     sub.updated_at = utcnow()
+    if sub.id is None:
+        await transition(session, sub, Status.draft, actor_id=user_id, now=sub.updated_at)
     await session.flush()
     return sub
 
 
 async def own(session: AsyncSession, user_id: int, submission_id: int) -> Submission | None:
-    """The submission if it is this person's: button data naming someone else's id finds nothing."""
+    """The submission if it is this person's: button data naming someone else's id finds nothing.
+    (What they may do with it now: policy.can(person, Action.…, sub).)"""
     sub = await session.get(Submission, submission_id)
     return sub if sub is not None and sub.user_id == user_id else None
 
@@ -200,26 +213,26 @@ async def copy_as_draft(session: AsyncSession, sub: Submission) -> Submission | 
     """A withdrawn application reopened: a new draft with the same answers and the files that
     passed their check (same Telegram file ids and reports: nothing is uploaded again).
     TooManyDrafts when the person has MAX_OPEN_DRAFTS drafts already."""
-    if sub.status != Status.withdrawn.value:
+    if sub.status != Status.withdrawn:
         return None
     if not await room_for_draft(session, sub.user_id):
         raise TooManyDrafts(sub.user_id)
     now = utcnow()
     copy = Submission(user_id=sub.user_id, kind=sub.kind, category=sub.category, title=sub.title,
-                      answers=sub.answers, status=Status.draft.value, created_at=now, updated_at=now)
-    session.add(copy)
-    await session.flush()
+                      answers=sub.answers, created_at=now, updated_at=now)
+    await transition(session, copy, Status.draft, actor_id=sub.user_id, now=now)
     for row in await files_of(session, sub.id):
-        if row.check_status in (FileStatus.passed.value, FileStatus.warnings.value):
-            session.add(SubmissionFile(submission_id=copy.id, file_id=row.file_id, file_unique_id=row.file_unique_id,
-                                       file_name=row.file_name, file_size=row.file_size, sent_as=row.sent_as,
-                                       check_status=row.check_status, report=row.report, created_at=now))
+        if row.check_status in (FileStatus.passed, FileStatus.warnings):
+            kept = SubmissionFile(submission_id=copy.id, file_id=row.file_id, file_unique_id=row.file_unique_id,
+                                  file_name=row.file_name, file_size=row.file_size, sent_as=row.sent_as,
+                                  report=row.report, created_at=now)
+            await transition(session, kept, row.check_status, actor_id=sub.user_id, now=now)
     await session.flush()
     return copy
 
 
 async def delete_draft(session: AsyncSession, sub: Submission) -> bool:
-    if sub.status != Status.draft.value:
+    if sub.status != Status.draft:
         return False
     await session.delete(sub)
     return True
@@ -229,7 +242,7 @@ async def remove_failed(session: AsyncSession, sub: Submission) -> list[str]:
     """Take the files that failed their check out of a draft, so corrected ones can replace them."""
     if not files_editable(sub):
         return []
-    removed = [row for row in await files_of(session, sub.id) if row.check_status == FileStatus.failed.value]
+    removed = [row for row in await files_of(session, sub.id) if row.check_status == FileStatus.failed]
     for row in removed:
         await session.delete(row)
     return [row.file_name for row in removed]
@@ -283,32 +296,23 @@ def status_of(report: Any) -> FileStatus:
     return FileStatus.warnings if report.warnings else FileStatus.passed
 
 
-def rejudge_files(rows: list[SubmissionFile], category: Category, campaign: Campaign,
-                  answers: dict[str, Any]) -> list[SubmissionFile]:
-    """The answers changed: judge each uploaded file's stored report again (from the metrics it
-    holds, no new download), so an estimate vs the declared number is current. Returns the rows
-    whose verdict changed. Files waiting for staff or failed by staff keep their verdict."""
+async def rejudge_draft(session: AsyncSession, campaign: Campaign, sub: Submission) -> list[SubmissionFile]:
+    """After the draft's answers were saved: each uploaded file's stored report judged again (from
+    the metrics it holds, no new download), so an estimate vs the declared number is current.
+    Returns the rows whose verdict changed. Files waiting for staff or failed by staff keep theirs."""
     from bot.checks import rejudge
 
+    category, declared = campaign.category(sub.category), declared_of(answers_of(sub))
     changed = []
-    declared = declared_of(answers)
-    for row in rows:
-        if not row.report or row.manual_reason or row.check_status in (FileStatus.deep_pending.value,
-                                                                         FileStatus.checking.value):
+    for row in await files_of(session, sub.id):
+        if not row.report or row.manual_reason or row.check_status in (FileStatus.deep_pending, FileStatus.checking):
             continue
         report = rejudge(json.loads(row.report), category, campaign, declared)
         status = status_of(report)
         row.report = json.dumps(report.to_dict(), ensure_ascii=False)
-        if status.value != row.check_status:
-            row.check_status = status.value
+        if status != row.check_status:
+            await transition(session, row, status, actor_id=sub.user_id)
             changed.append(row)
-    return changed
-
-
-async def rejudge_draft(session: AsyncSession, campaign: Campaign, sub: Submission) -> list[SubmissionFile]:
-    """After the draft's answers were saved: its files judged again against the new answers."""
-    rows = await files_of(session, sub.id)
-    changed = rejudge_files(rows, campaign.category(sub.category), campaign, answers_of(sub))
     await session.flush()
     return changed
 
@@ -335,26 +339,25 @@ async def add_file(session: AsyncSession, sub: Submission, meta: UploadMeta, sta
     before its check starts: a submit never sees it as done, and a restart finds it to check again."""
     row = SubmissionFile(submission_id=sub.id, file_id=meta.file_id, file_unique_id=meta.file_unique_id,
                          file_name=meta.file_name, file_size=meta.file_size, sent_as=meta.sent_as,
-                         check_status=status.value, report=json.dumps(report, ensure_ascii=False) if report else None,
+                         report=json.dumps(report, ensure_ascii=False) if report else None,
                          created_at=utcnow(), report_message_id=report_message_id,
                          media_group_id=meta.media_group_id)
-    session.add(row)
     sub.updated_at = utcnow()
-    await session.flush()
+    await transition(session, row, status, actor_id=sub.user_id, now=sub.updated_at)
     return row
 
 
 async def checking_file(session: AsyncSession, file_row_id: int) -> tuple[SubmissionFile, Submission] | None:
     """A file whose check is still to run (or was cut short by a restart), with its submission."""
     row = await session.get(SubmissionFile, file_row_id)
-    if row is None or row.check_status != FileStatus.checking.value:
+    if row is None or row.check_status != FileStatus.checking:
         return None
     sub = await session.get(Submission, row.submission_id)
     return (row, sub) if sub is not None else None
 
 
 async def files_checking(session: AsyncSession) -> list[int]:
-    query = select(SubmissionFile.id).where(SubmissionFile.check_status == FileStatus.checking.value)
+    query = select(SubmissionFile.id).where(SubmissionFile.check_status == FileStatus.checking)
     return list((await session.execute(query.order_by(SubmissionFile.id))).scalars())
 
 
@@ -362,12 +365,12 @@ async def record_check(session: AsyncSession, file_row_id: int, status: FileStat
                        report: dict[str, Any] | None) -> tuple[SubmissionFile, Submission] | None:
     """The background check's verdict; None when the file was removed (or replaced) meanwhile."""
     row = await session.get(SubmissionFile, file_row_id, with_for_update=True)
-    if row is None or row.check_status != FileStatus.checking.value:
+    if row is None or row.check_status != FileStatus.checking:
         return None
     sub = await session.get(Submission, row.submission_id)
     if sub is None:
         return None
-    row.check_status = status.value
+    await transition(session, row, status, actor_id=None)  # the bot's own check
     if report is not None:
         row.report = json.dumps(report, ensure_ascii=False)
     return row, sub
@@ -431,6 +434,7 @@ class Readiness:
     checking_files: list[str]  # still being checked: the submit waits for them
     missing_files: bool  # a work needs at least one file
     form_errors: list[FormError]  # answers that break a rule (errors block, warnings advise)
+    undeclared: bool = False  # no originality declaration: never submitted, whatever the campaign's rules
 
     @property
     def blocking_form_errors(self) -> list[FormError]:
@@ -439,13 +443,15 @@ class Readiness:
 
 def readiness(campaign: Campaign, sub: Submission, files: list[SubmissionFile]) -> Readiness:
     errors = form_errors(campaign, sub)
-    failed = [f.file_name for f in files if f.check_status == FileStatus.failed.value]
-    pending = [f.file_name for f in files if f.check_status == FileStatus.deep_pending.value]
-    checking = [f.file_name for f in files if f.check_status == FileStatus.checking.value]
+    failed = [f.file_name for f in files if f.check_status == FileStatus.failed]
+    pending = [f.file_name for f in files if f.check_status == FileStatus.deep_pending]
+    checking = [f.file_name for f in files if f.check_status == FileStatus.checking]
     missing = sub.kind == "work" and not files
     blocking = any(e.level == "error" for e in errors)
-    return Readiness(ok=not blocking and not failed and not missing and not checking, failed_files=failed,
-                     pending_files=pending, checking_files=checking, missing_files=missing, form_errors=errors)
+    undeclared = not declared_of(answers_of(sub))["originality_declared"]
+    return Readiness(ok=not blocking and not failed and not missing and not checking and not undeclared,
+                     failed_files=failed, pending_files=pending, checking_files=checking, missing_files=missing,
+                     form_errors=errors, undeclared=undeclared)
 
 
 class SubmitOutcome(StrEnum):
@@ -458,7 +464,7 @@ class SubmitOutcome(StrEnum):
 async def can_submit(session: AsyncSession, campaign: Campaign, sub: Submission,
                      now: datetime) -> tuple[SubmitOutcome, Readiness | None]:
     """What submit() would say, without submitting (before asking for confirmation)."""
-    if not files_editable(sub):
+    if not allowed(sub, Status.submitted):
         return SubmitOutcome.not_draft, None
     if not campaign.is_open(now):
         return SubmitOutcome.closed, None
@@ -467,25 +473,26 @@ async def can_submit(session: AsyncSession, campaign: Campaign, sub: Submission,
 
 
 async def submit(session: AsyncSession, campaign: Campaign, sub: Submission, now: datetime) -> tuple[SubmitOutcome, Readiness | None]:
-    """A draft (or an application staff returned) goes to the experts when it is ready."""
-    if not files_editable(sub):
+    """A draft (or an application staff returned) goes to the experts when it is ready, and only
+    inside the campaign's window (`now`: a draft made in time is not submitted after it closed)."""
+    if not allowed(sub, Status.submitted):
         return SubmitOutcome.not_draft, None
     if not campaign.is_open(now):
         return SubmitOutcome.closed, None
     ready = readiness(campaign, sub, await files_of(session, sub.id))
     if not ready.ok:
         return SubmitOutcome.not_ready, ready
-    sub.status = Status.submitted.value
     sub.submitted_at = sub.updated_at = utcnow()
+    await transition(session, sub, Status.submitted, actor_id=sub.user_id, now=sub.updated_at)
     return SubmitOutcome.submitted, ready
 
 
 async def withdraw(session: AsyncSession, sub: Submission) -> bool:
     """Before review a submitted (or returned) application may be taken back (it becomes withdrawn)."""
-    if sub.status not in (Status.submitted.value, Status.returned.value):
+    if not allowed(sub, Status.withdrawn):
         return False
-    sub.status = Status.withdrawn.value
     sub.updated_at = utcnow()
+    await transition(session, sub, Status.withdrawn, actor_id=sub.user_id, now=sub.updated_at)
     return True
 
 
@@ -494,8 +501,8 @@ async def withdraw(session: AsyncSession, sub: Submission) -> bool:
 
 async def awaiting_manual_check(session: AsyncSession, limit: int = 10) -> tuple[list[tuple[SubmissionFile, Submission]], int]:
     """Files stored as deep_pending, oldest first (with their submission), and how many in all."""
-    where = (SubmissionFile.check_status == FileStatus.deep_pending.value,
-             Submission.status != Status.withdrawn.value)
+    where = (SubmissionFile.check_status == FileStatus.deep_pending,
+             Submission.status != Status.withdrawn)
     total = (await session.execute(select(func.count()).select_from(SubmissionFile).join(Submission)
                                    .where(*where))).scalar_one()
     rows = await session.execute(select(SubmissionFile, Submission).join(Submission).where(*where)
@@ -506,10 +513,10 @@ async def awaiting_manual_check(session: AsyncSession, limit: int = 10) -> tuple
 async def waiting_file(session: AsyncSession, file_id: int) -> tuple[SubmissionFile, Submission] | None:
     """A file still waiting for the manual check (of an application not withdrawn), or None."""
     row = await session.get(SubmissionFile, file_id)
-    if row is None or row.check_status != FileStatus.deep_pending.value:
+    if row is None or row.check_status != FileStatus.deep_pending:
         return None
     sub = await session.get(Submission, row.submission_id)
-    if sub is None or sub.status == Status.withdrawn.value:
+    if sub is None or sub.status == Status.withdrawn:
         return None
     return row, sub
 
@@ -530,39 +537,45 @@ def staff_note_of(sub: Submission) -> dict[str, Any] | None:
     return json.loads(sub.staff_note) if sub.staff_note else None
 
 
-async def record_manual_check(session: AsyncSession, file_id: int, passed: bool, *, rule: str | None = None,
-                              text: str | None = None, by: int | None = None) -> ManualResult | None:
-    """Staff checked a big file by hand; None when it is no longer waiting (decided already).
-    A failed file carries the operator's reason (a rule of MANUAL_RULES and their words); a
-    submitted application then goes back to its creator (status returned) to replace that file."""
+async def record_manual_check(session: AsyncSession, file_id: int, passed: bool, *, by: Person,
+                              rule: str | None = None, text: str | None = None) -> ManualResult | None:
+    """Staff (`by`) checked a big file by hand; None when it is no longer waiting (decided already)
+    or `by` may not check files (any more). A failed file carries the operator's reason (a rule of
+    MANUAL_RULES and their words); a submitted application then goes back to its creator (status
+    returned) to replace that file."""
+    if not can(by, Action.check_file_by_hand):
+        return None
     row = await session.get(SubmissionFile, file_id, with_for_update=True)
-    if row is None or row.check_status != FileStatus.deep_pending.value:
+    if row is None or row.check_status != FileStatus.deep_pending:
         return None
     sub = await session.get(Submission, row.submission_id, with_for_update=True)
-    if sub is None or sub.status == Status.withdrawn.value:
+    if sub is None or sub.status == Status.withdrawn:
         return None
-    row.check_status = (FileStatus.passed if passed else FileStatus.failed).value
-    if passed:
-        return ManualResult(row, sub, returned=False, reason=None)
     now = utcnow()
-    reason = {"rule": rule if rule in MANUAL_RULES else "other", "text": text or "", "by": by,
+    if passed:
+        await transition(session, row, FileStatus.passed, actor_id=by.id, now=now)
+        return ManualResult(row, sub, returned=False, reason=None)
+    reason = {"rule": rule if rule in MANUAL_RULES else "other", "text": text or "", "by": by.id,
               "at": now.isoformat()}
+    said = f"{reason['rule']}: {reason['text']}"
+    await transition(session, row, FileStatus.failed, actor_id=by.id, reason=said, now=now)
     row.manual_reason = json.dumps(reason, ensure_ascii=False)
     returned = False
-    if sub.status in (Status.submitted.value, Status.returned.value):
-        note = staff_note_of(sub) if sub.status == Status.returned.value else None
+    if allowed(sub, Status.returned):
+        note = staff_note_of(sub) if sub.status == Status.returned else None
         files = (note or {}).get("files", [])
         files.append({"file_id": row.id, "file_name": row.file_name, "rule": reason["rule"], "text": reason["text"]})
         sub.staff_note = json.dumps({"kind": "manual_check", "files": files, "at": now.isoformat()},
                                     ensure_ascii=False)
-        returned = sub.status == Status.submitted.value
-        sub.status = Status.returned.value
+        returned = sub.status == Status.submitted
+        await transition(session, sub, Status.returned, actor_id=by.id, reason=f"{row.file_name}: {said}", now=now)
         sub.updated_at = now
     await session.flush()
     return ManualResult(row, sub, returned=returned, reason=reason)
 
 
-async def for_staff(session: AsyncSession, submission_id: int) -> Submission | None:
-    """An application as operators may open it (the caller checks the role): not someone's draft."""
+async def for_staff(session: AsyncSession, submission_id: int, staff: Person) -> Submission | None:
+    """An application as `staff` may open it (policy: open_application): None for someone's draft,
+    or when they may not (any more)."""
     sub = await session.get(Submission, submission_id)
-    return sub if sub is not None and sub.status != Status.draft.value else None
+    return sub if sub is not None and can(staff, Action.open_application, sub) else None

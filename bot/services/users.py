@@ -150,7 +150,9 @@ def mark_update(session: AsyncSession, update_id: int) -> None:
     session.add(ProcessedUpdate(update_id=update_id, processed_at=utcnow()))
 
 
-async def prune_updates(session: AsyncSession, older_than: timedelta = timedelta(days=2)) -> int:
+async def prune_updates(session: AsyncSession, older_than: timedelta = timedelta(days=2), *,
+                        now: datetime | None = None) -> int:
     """Telegram keeps undelivered updates 24 h; ids older than that cannot come back."""
-    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < utcnow() - older_than))
+    cutoff = (now or utcnow()) - older_than
+    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.processed_at < cutoff))
     return result.rowcount or 0

@@ -1,6 +1,10 @@
-"""The sender: delivers the outbox's notifications after their update committed, within Telegram's
-limits (about 30 messages/s overall, 1/s per chat), retrying on 429 and network or server errors.
-A notification to someone who never opened the bot is held, not failed, until they do."""
+"""The sender: delivers the outbox's rows after their update committed, within Telegram's limits
+(about 30 messages/s overall, 1/s per chat), retrying on 429 and network or server errors.
+A notification to someone who never opened the bot is held, not failed, until they do.
+
+Each payload kind (bot/outbox/payloads.py) has an entry in `KINDS`: a function that turns the payload
+into the Bot API calls that deliver it, in order. The row records how many went (`parts_sent`), so a
+retry repeats none of them."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from aiogram import Bot
@@ -23,10 +29,13 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.services import outbox
+from bot.outbox import queue
+from bot.outbox.payloads import COPY, MESSAGE
 from storage.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
+
+Part = Callable[[Bot, int], Awaitable[Any]]  # one Bot API call to a chat
 
 
 def never_opened(exc: TelegramBadRequest | TelegramForbiddenError) -> bool:
@@ -34,6 +43,42 @@ def never_opened(exc: TelegramBadRequest | TelegramForbiddenError) -> bool:
     400 "chat not found" and 403 "bot can't initiate conversation with a user"."""
     text = exc.message.lower()
     return "chat not found" in text or "can't initiate conversation" in text
+
+
+def _markup(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    markup = payload.get("reply_markup")
+    return InlineKeyboardMarkup.model_validate(markup) if markup else None
+
+
+async def _send_attachment(part: dict[str, Any], bot: Bot, chat_id: int) -> None:
+    file: Any = part.get("file_id")
+    if file is None:
+        file = BufferedInputFile(base64.b64decode(part["data"]), filename=part["filename"])
+    if part["kind"] == "photo":
+        await bot.send_photo(chat_id, file)
+    elif part["kind"] == "video":
+        await bot.send_video(chat_id, file)
+    else:
+        await bot.send_document(chat_id, file)
+
+
+async def _send_text(payload: dict[str, Any], bot: Bot, chat_id: int) -> None:
+    await bot.send_message(chat_id, payload["text"], disable_web_page_preview=True, reply_markup=_markup(payload))
+
+
+def message_parts(payload: dict[str, Any]) -> list[Part]:
+    """Attachments first, then the text with its buttons."""
+    return [*(partial(_send_attachment, a) for a in payload.get("attachments", [])), partial(_send_text, payload)]
+
+
+def copy_parts(payload: dict[str, Any]) -> list[Part]:
+    async def copy(bot: Bot, chat_id: int) -> None:
+        await bot.copy_message(chat_id, payload["from_chat_id"], payload["message_id"], reply_markup=_markup(payload))
+
+    return [copy]
+
+
+KINDS: dict[str, Callable[[dict[str, Any]], list[Part]]] = {MESSAGE: message_parts, COPY: copy_parts}
 
 
 class OutboxSender:
@@ -52,7 +97,7 @@ class OutboxSender:
     async def run(self, bot: Bot) -> None:
         """Forever: deliver what is due, then sleep until woken by a commit or for a second."""
         async with self.sessionmaker.begin() as session:
-            if released := await outbox.release_stuck(session):
+            if released := await queue.release_stuck(session):
                 log.info("outbox: %d notifications left by a stopped sender go out again", released)
         while True:
             try:
@@ -70,7 +115,7 @@ class OutboxSender:
         handled = 0
         while True:
             async with self.sessionmaker() as session:
-                rows = await outbox.due(session, utcnow())
+                rows = await queue.due(session, utcnow())
             if not rows:
                 return handled
             for row in rows:
@@ -79,42 +124,45 @@ class OutboxSender:
 
     async def _deliver(self, bot: Bot, row: OutboxMessage) -> None:
         async with self.sessionmaker.begin() as session:
-            if not await outbox.claim(session, row.id):
+            if not await queue.claim(session, row.id):
                 return
         payload = json.loads(row.payload)
-        parts = payload.get("attachments", [])
+        kind = payload.get("kind", MESSAGE)  # rows queued before kinds existed are messages
         done = row.parts_sent
         error, retry_after, final, held = "", None, False, False
         try:
+            if kind not in KINDS:
+                raise ValueError(f"unknown outbox payload kind {kind!r}")
+            parts = KINDS[kind](payload)
             await self._pace(row.chat_id)
             while done < len(parts):
-                await self._send_attachment(bot, row.chat_id, parts[done])
+                await parts[done](bot, row.chat_id)
                 done += 1
-            markup = payload.get("reply_markup")
-            await bot.send_message(row.chat_id, payload["text"], disable_web_page_preview=True,
-                                   reply_markup=InlineKeyboardMarkup.model_validate(markup) if markup else None)
         except TelegramRetryAfter as exc:
             error, retry_after = str(exc), timedelta(seconds=exc.retry_after)
         except (TelegramForbiddenError, TelegramBadRequest) as exc:
             error = str(exc)
-            if never_opened(exc):  # kept until the person opens the bot (see release_held)
+            if never_opened(exc):  # kept until the person opens the bot (see queue.release_held)
                 log.warning("outbox: notification %s held: chat %s has not opened the bot yet", row.id, row.chat_id)
                 held = True
             else:  # blocked by the person, or a message Telegram refuses: trying again would not help
                 log.warning("outbox: notification %s to %s failed: %s", row.id, row.chat_id, exc)
                 final = True
+        except (ValueError, KeyError) as exc:  # a payload this version cannot send: never will
+            error, final = f"bad payload: {exc}", True
+            log.error("outbox: notification %s has a bad payload: %s", row.id, exc)
         except (TelegramNetworkError, TelegramServerError) as exc:
             error = str(exc)
         async with self.sessionmaker.begin() as session:
-            await outbox.progress(session, row.id, done)
+            await queue.progress(session, row.id, done)
             if not error:
-                await outbox.sent(session, row.id)
+                await queue.sent(session, row.id)
             elif held:
-                await outbox.hold(session, row.id, error)
+                await queue.hold(session, row.id, error)
             elif final:
-                await outbox.failed(session, row.id, error)
+                await queue.failed(session, row.id, error)
             else:
-                await outbox.retry(session, row, error, retry_after)
+                await queue.retry(session, row, error, retry_after)
 
     async def _pace(self, chat_id: int) -> None:
         now = time.monotonic()
@@ -122,15 +170,3 @@ class OutboxSender:
         if wait > 0:
             await asyncio.sleep(wait)
         self.last_send = self.last_to_chat[chat_id] = time.monotonic()
-
-    @staticmethod
-    async def _send_attachment(bot: Bot, chat_id: int, part: dict[str, Any]) -> None:
-        file: Any = part.get("file_id")
-        if file is None:
-            file = BufferedInputFile(base64.b64decode(part["data"]), filename=part["filename"])
-        if part["kind"] == "photo":
-            await bot.send_photo(chat_id, file)
-        elif part["kind"] == "video":
-            await bot.send_video(chat_id, file)
-        else:
-            await bot.send_document(chat_id, file)

@@ -1,0 +1,151 @@
+"""Operators and applications: files too big for the checks (/bigfiles, passed or failed by hand)
+and opening someone's submitted application with its files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks import ManualCheckCB, MenuCB, Pressed, Section, StaffAction, StaffSubCB
+from bot.campaign import Campaign
+from bot.filters import Can
+from bot.flows.engine import Forms, display, start_form
+from bot.handlers.applications.common import FILE_ICONS, STAFF_FILES_PER_PAGE, file_view, page_of, pager
+from bot.handlers.forms import turn_of
+from bot.outbox import notify
+from bot.render import Texts
+from bot.services import submissions
+from bot.services.policy import Action
+from bot.services.users import Person
+from bot.ui import not_allowed, show, stale_button
+from storage.models import Submission, SubmissionFile
+
+# ---------------------------------------------------------------- files too big for the checks
+
+
+async def big_files(event: Message | CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
+                    person: Person, campaign: Campaign) -> None:
+    """/bigfiles, or its count on an operator's /start: files over the Bot API's download limit,
+    sent to them to check by hand (for example with `kepubot check` on their computer), each with
+    通过 / 不通过."""
+    if isinstance(event, CallbackQuery):
+        await event.answer()
+    chat_id = person.id
+    waiting, total = await submissions.awaiting_manual_check(session)
+    await bot.send_message(chat_id, texts.render("application/big_files", shown=len(waiting), total=total))
+    for row, sub in waiting:
+        verdict = InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text=texts.label("application.manual_pass"),
+                                 callback_data=ManualCheckCB(file=row.id, passed=True).pack()),
+            InlineKeyboardButton(text=texts.label("application.manual_fail"),
+                                 callback_data=ManualCheckCB(file=row.id, passed=False).pack())]])
+        await notify(session, [chat_id], texts.render(
+            "application/big_file", row=row, sub=sub, category=campaign.category(sub.category),
+            first=json.loads(row.report) if row.report else None), verdict,
+            attachments=[("video" if row.sent_as == "video" else "document", row.file_id)], about=sub.user_id)
+
+
+async def manual_pass(callback: CallbackQuery, callback_data: ManualCheckCB, texts: Texts, session: AsyncSession,
+                      person: Person) -> None:
+    """通过 is recorded at once; the creator is told."""
+    result = await submissions.record_manual_check(session, callback_data.file, True, by=person)
+    if result is None:
+        await callback.answer(texts.render("application/manual_done_already"), show_alert=True)
+        return
+    await show(callback, texts.render("application/manual_recorded", row=result.row, passed=True,
+                                      reason=None, returned=False))
+    await notify(session, [result.sub.user_id], texts.render("application/manual_result", row=result.row,
+                                                             sub=result.sub, passed=True, reason=None,
+                                                             returned=False), about=result.sub.user_id)
+
+
+async def manual_fail(callback: CallbackQuery, callback_data: ManualCheckCB, texts: Texts, session: AsyncSession,
+                      person: Person, **data: Any) -> None:
+    """不通过 asks the operator why (the rule and their words) first (the manual_fail form)."""
+    waiting = await submissions.waiting_file(session, callback_data.file)
+    if waiting is None:
+        await callback.answer(texts.render("application/manual_done_already"), show_alert=True)
+        return
+    row, sub = waiting
+    await callback.answer()
+    await start_form(turn_of(person.id, texts=texts, session=session, person=person, **data), "manual_fail",
+                     refs={"file_id": row.id, "submission_id": sub.id, "about": sub.user_id})
+
+
+# ---------------------------------------------------------------- someone's submitted application
+
+
+def upload_kind(row: SubmissionFile) -> str:
+    return "video" if row.sent_as == "video" else ("photo" if row.sent_as == "photo" else "document")
+
+
+def staff_card(texts: Texts, campaign: Campaign, forms: Forms, sub: Submission, files: list[SubmissionFile],
+               page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The operators' card: the answers and one page of the files with their unmet requirements."""
+    answers = submissions.answers_of(sub)
+    rows = [{"label": texts.label(f"forms.application.{fld.name}"),
+             "value": display(fld, answers.get(fld.name), answers, texts)}
+            for fld in forms["application"].fields if fld.applies(answers)]
+    shown, page, pages = page_of(files, page, STAFF_FILES_PER_PAGE)
+    text = texts.render("application/staff_card", sub=sub, rows=rows, category=campaign.category(sub.category),
+                        note=submissions.staff_note_of(sub), files=[file_view(f) for f in shown],
+                        total=len(files), page=page, pages=pages, first=page * STAFF_FILES_PER_PAGE)
+    buttons = pager(texts, page, pages, lambda to: StaffSubCB(id=sub.id, action=StaffAction.page, arg=str(to)).pack())
+    return text, InlineKeyboardMarkup(inline_keyboard=buttons) if buttons else None
+
+
+async def staff_open(callback: CallbackQuery, callback_data: StaffSubCB, bot: Bot, texts: Texts,
+                     session: AsyncSession, person: Person, campaign: Campaign, forms: Forms) -> None:
+    """Operators open someone's application: the files themselves (by their Telegram file ids),
+    each with its check summary, then the card with the answers."""
+    sub = await submissions.for_staff(session, callback_data.id, person)
+    if sub is None:  # a draft (private), or gone
+        await stale_button(callback, texts)
+        return
+    files = await submissions.files_of(session, sub.id)
+    await callback.answer()
+    chat_id = person.id
+    for row in files:
+        caption = texts.render("application/staff_file", row=row, icon=FILE_ICONS.get(row.check_status, ""))
+        kind = upload_kind(row)
+        if kind == "video":
+            await bot.send_video(chat_id, row.file_id, caption=caption)
+        elif kind == "photo":
+            await bot.send_photo(chat_id, row.file_id, caption=caption)
+        else:
+            await bot.send_document(chat_id, row.file_id, caption=caption)
+    text, markup = staff_card(texts, campaign, forms, sub, files, 0)
+    await bot.send_message(chat_id, text, reply_markup=markup, disable_web_page_preview=True)
+
+
+async def staff_page(callback: CallbackQuery, callback_data: StaffSubCB, texts: Texts, session: AsyncSession,
+                     person: Person, campaign: Campaign, forms: Forms) -> None:
+    """Another page of the operators' card's file list."""
+    sub = await submissions.for_staff(session, callback_data.id, person)
+    if sub is None or not callback_data.arg.isdigit():
+        await stale_button(callback, texts)
+        return
+    files = await submissions.files_of(session, sub.id)
+    await show(callback, *staff_card(texts, campaign, forms, sub, files, int(callback_data.arg)))
+
+
+def build() -> Router:
+    router = Router(name="applications.staff")
+    check_files, open_applications = Can(Action.check_file_by_hand), Can(Action.open_application)
+    router.message.register(big_files, Command("bigfiles"), check_files)  # others: the fallback's "unknown command"
+    on = router.callback_query.register
+    on(big_files, MenuCB.filter(F.section == Section.bigfiles), check_files)
+    on(manual_pass, ManualCheckCB.filter(F.passed), check_files)
+    on(manual_fail, ManualCheckCB.filter(~F.passed), check_files)
+    on(staff_open, StaffSubCB.filter(F.action == StaffAction.open), open_applications)
+    on(staff_page, StaffSubCB.filter(F.action == StaffAction.page), open_applications)
+    # the same buttons pressed by someone the policy does not allow (forged, or no longer staff)
+    on(not_allowed, MenuCB.filter(F.section == Section.bigfiles))
+    on(not_allowed, Pressed(ManualCheckCB), ~check_files)
+    on(not_allowed, Pressed(StaffSubCB), ~open_applications)
+    return router

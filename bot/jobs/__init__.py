@@ -1,0 +1,60 @@
+"""Scheduled work. A job is a plain function `async def job(sessionmaker, now) -> result` (a count, or
+the outbox rows it queued) that opens its own transaction: tests call it with a fixed `now`.
+`JOBS` is the one table of what runs when; `build_scheduler` turns it into APScheduler jobs
+(APScheduler is the clock only: jobs read their due work from the database)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.jobs import maintenance, outbox
+from storage.models import utcnow
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.config import Settings
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[[async_sessionmaker[AsyncSession], datetime], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    trigger: str  # an APScheduler trigger ("interval", "cron"), in the scheduler's time zone (settings)
+    when: dict[str, Any]  # its arguments: {"hours": 6}, {"hour": 9, "minute": 0}
+    run: JobFunction
+    shared_only: bool = False  # needed only when several processes share the inbox
+
+
+JOBS: tuple[Job, ...] = (
+    Job("prune_updates", "interval", {"hours": 6}, maintenance.prune),
+    Job("release_stale", "interval", {"minutes": 5}, maintenance.release_stale, shared_only=True),
+    Job("release_held_outbox", "interval", {"minutes": 1}, outbox.release_due),
+)
+
+
+def build_scheduler(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], *, shared: bool,
+                    jobs: tuple[Job, ...] = JOBS, clock: Callable[[], datetime] = utcnow) -> AsyncIOScheduler:
+    """A scheduler (not started) with the jobs this process runs. `shared`: several processes share
+    the inbox. `clock`: what `now` each job is given."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    scheduler = AsyncIOScheduler(timezone=settings.timezone)
+    for job in jobs:
+        if job.shared_only and not shared:
+            continue
+
+        async def run(job: Job = job) -> None:
+            await job.run(sessionmaker, clock())
+
+        scheduler.add_job(run, job.trigger, id=job.id, name=job.id, coalesce=True, max_instances=1, **job.when)
+    return scheduler

@@ -1,0 +1,129 @@
+"""The outbox queue: notifications are rows written in the update's transaction, so they exist only if
+the update's changes were committed; the sender (bot/outbox/sender.py) delivers them. No aiogram here.
+
+Statuses (OutboxStatus): pending -> sending -> sent; failed (given up: blocked, bad message, too many
+tries); held, which waits for one of two things:
+- a person: Telegram said the chat does not exist (they never opened the bot); `last_error` says so.
+  Released when they open it (`release_held`);
+- a time: queued with `hold_until` (quiet hours); `last_error` empty, `not_before` the time.
+  Released by the job `bot.jobs.outbox.release_due` (`release_due_holds`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage, utcnow
+from storage.statuses import OutboxStatus
+
+MAX_ATTEMPTS = 5
+
+# held rows that wait for a time, not for a person (see the module's docstring)
+_WAITS_FOR_TIME = (OutboxMessage.status == OutboxStatus.held, OutboxMessage.last_error.is_(None))
+
+
+async def enqueue_many(session: AsyncSession, messages: Iterable[tuple[int, dict[str, Any]]], *,
+                       about: int | None = None, hold_until: datetime | None = None,
+                       now: datetime | None = None) -> int:
+    """Queue (chat_id, payload) pairs in one INSERT (fan-out jobs queue thousands). `about`: the person
+    the messages are about (their data goes with them when they erase it). `hold_until`: held until
+    then (quiet hours) when it is later than `now`. Returns how many rows were queued."""
+    now = now or utcnow()
+    held = hold_until is not None and hold_until > now
+    status, not_before = (OutboxStatus.held, hold_until) if held else (OutboxStatus.pending, now)
+    rows = [{"chat_id": chat_id, "payload": json.dumps(payload, ensure_ascii=False), "status": status,
+             "about_user_id": about, "parts_sent": 0, "attempts": 0, "not_before": not_before, "created_at": now}
+            for chat_id, payload in messages]
+    if not rows:
+        return 0
+    await session.execute(insert(OutboxMessage), rows)
+    if not held:
+        session.info["outbox"] = True  # the unit of work wakes the sender after commit
+    return len(rows)
+
+
+async def enqueue(session: AsyncSession, chat_id: int, payload: dict[str, Any], *, about: int | None = None,
+                  hold_until: datetime | None = None) -> None:
+    await enqueue_many(session, [(chat_id, payload)], about=about, hold_until=hold_until)
+
+
+async def due(session: AsyncSession, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+    query = (select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now)
+             .order_by(OutboxMessage.id).limit(limit))
+    return list((await session.execute(query)).scalars())
+
+
+async def claim(session: AsyncSession, message_id: int) -> bool:
+    """Take a row for sending; False when another sender took it first."""
+    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id,
+                                                               OutboxMessage.status == OutboxStatus.pending)
+                                   .values(status=OutboxStatus.sending))
+    return result.rowcount == 1
+
+
+async def progress(session: AsyncSession, message_id: int, parts_sent: int) -> None:
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(parts_sent=parts_sent))
+
+
+async def sent(session: AsyncSession, message_id: int) -> None:
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                          .values(status=OutboxStatus.sent, sent_at=utcnow()))
+
+
+async def retry(session: AsyncSession, row: OutboxMessage, error: str, after: timedelta | None = None) -> OutboxStatus:
+    """Back to pending for a later try (rate limit: `after` as Telegram said; otherwise growing
+    back-off), or failed after MAX_ATTEMPTS. Returns the new status."""
+    attempts = row.attempts + (0 if after is not None else 1)
+    status = OutboxStatus.failed if attempts >= MAX_ATTEMPTS else OutboxStatus.pending
+    wait = after if after is not None else timedelta(seconds=2 ** attempts)
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
+                          .values(status=status, attempts=attempts, not_before=utcnow() + wait, last_error=error[:500]))
+    return status
+
+
+async def failed(session: AsyncSession, message_id: int, error: str) -> None:
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                          .values(status=OutboxStatus.failed, last_error=error[:500]))
+
+
+async def release_stuck(session: AsyncSession) -> int:
+    """At start: rows a crashed sender left in 'sending' go out again (at least once)."""
+    result = await session.execute(update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.sending)
+                                   .values(status=OutboxStatus.pending))
+    return result.rowcount or 0
+
+
+async def hold(session: AsyncSession, message_id: int, error: str) -> None:
+    """The chat does not exist for the bot yet (the person never opened it): keep the notification
+    until they do, without using up its tries. `error` (never empty) marks it as waiting for a person."""
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                          .values(status=OutboxStatus.held, last_error=error[:500] or "held"))
+
+
+async def release_held(session: AsyncSession, chat_ids: Iterable[int], now: datetime | None = None) -> int:
+    """The person opened the bot: their held notifications go out (the unit of work wakes the
+    sender after commit), except those held for quiet hours that are not over. Returns how many."""
+    chat_ids = list(chat_ids)
+    if not chat_ids:
+        return 0
+    now = now or utcnow()
+    result = await session.execute(update(OutboxMessage)
+                                   .where(OutboxMessage.chat_id.in_(chat_ids), OutboxMessage.status == OutboxStatus.held,
+                                          OutboxMessage.not_before <= now)
+                                   .values(status=OutboxStatus.pending, not_before=now))
+    released = result.rowcount or 0
+    if released:
+        session.info["outbox"] = True
+    return released
+
+
+async def release_due_holds(session: AsyncSession, now: datetime) -> int:
+    """Rows held until a time that has come go out (the sender finds them within a second)."""
+    result = await session.execute(update(OutboxMessage).where(*_WAITS_FOR_TIME, OutboxMessage.not_before <= now)
+                                   .values(status=OutboxStatus.pending))
+    return result.rowcount or 0

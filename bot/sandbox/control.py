@@ -1,0 +1,196 @@
+"""The sandbox's control API: act as any user (send, press, upload, block), make Bot API calls fail,
+and read what the bot sent. bot/sandbox/http.py serves it under /control/ (JSON)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+
+from .emulator import (
+    ApiError,
+    BotState,
+    ChatState,
+    ControlError,
+    Emulator,
+    Fault,
+    Forbidden,
+    command_entities,
+)
+
+__all__ = ["CONTROL_ENDPOINTS", "Control", "ControlError", "Forbidden", "ApiError"]
+
+# (verb, endpoint, fields, what it does): served as the list at GET /control/ and in the README
+CONTROL_ENDPOINTS = (
+    ("POST", "send", "user_id, text, [first_name, username]", "send a text message as that user"),
+    ("POST", "press", "user_id, [message_id], button_text | callback_data",
+     "press a button (inline: newest message with it, or message_id; reply keyboard: sends its text)"),
+    ("POST", "contact", "user_id, [phone_number]", "share the user's own phone number"),
+    ("POST", "upload", "user_id, path, [as=document|photo|video, caption, file_name, media_group_id]",
+     "send a file as that user: path must lie in the sandbox's data folder (state: data_dir); "
+     "the client copies the file into data_dir/uploads first"),
+    ("POST", "raw_update", "update", "queue an Update object as it is (e.g. a duplicate)"),
+    ("POST", "block", "user_id, [blocked=true]", "the user blocks (or unblocks) the bot"),
+    ("POST", "fault", "[method=*, kind=429|4xx|5xx|timeout, count=1, retry_after=1, hold=60, description]",
+     "make the next calls of a Bot API method fail (with Telegram's words, or the description given)"),
+    ("POST", "reset", "[calls=false]", "clear pending faults (and the call counters)"),
+    ("GET", "messages", "user_id, [after=0]",
+     "events in the user's chat after a seq: message, edit, delete, callback_answer, chat_action "
+     "(a file the bot uploaded carries 'saved': where its copy is kept)"),
+    ("GET", "wait", "user_id, [after=0, timeout=5]", "like messages, but waits up to timeout s for a new one"),
+    ("GET", "calls", "[bot_id]", "how many times the bot called each Bot API method"),
+    ("GET", "state", "", "bots (polling?, pending updates, commands, chats), faults, data and files folders"),
+    ("GET", "", "", "this list"),
+)
+
+
+class Control:
+    """One function per endpoint of CONTROL_ENDPOINTS: `await Control(emu).run("send", data)`."""
+
+    POSTS = ("send", "press", "contact", "upload", "raw_update", "block", "fault", "reset")
+    GETS = ("messages", "wait", "calls", "state", "index")
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    async def run(self, endpoint: str, data: dict) -> dict | list:
+        return await getattr(self, endpoint)(data)
+
+    def who(self, data: dict) -> tuple[BotState, dict]:
+        bot = self.emu.resolve_bot(data.get("bot_id"))
+        user = self.emu.user(int(data["user_id"]), data.get("first_name"), data.get("username"))
+        return bot, user
+
+    def answer(self, update: dict, msg: dict | None, chat: ChatState) -> dict:
+        out = {"update_id": update["update_id"], "seq": self.emu.last_seq(chat)}
+        if msg is not None:
+            out["message_id"] = msg["message_id"]
+        return out
+
+    async def send(self, data: dict) -> dict:
+        bot, user = self.who(data)
+        text = str(data["text"])
+        update, msg, chat = self.emu.user_message(bot, user, {"text": text, **command_entities(text)})
+        return self.answer(update, msg, chat)
+
+    async def press(self, data: dict) -> dict:
+        bot, user = self.who(data)
+        mid = data.get("message_id")
+        text = data.get("button_text", data.get("text"))
+        result = self.emu.press(bot, user, int(mid) if mid not in (None, "") else None, text, data.get("callback_data"))
+        result["seq"] = self.emu.last_seq(self.emu.chat_of(bot, user))
+        return result
+
+    async def contact(self, data: dict) -> dict:
+        bot, user = self.who(data)
+        update, msg, chat = self.emu.user_message(bot, user, {"contact": self.emu.own_contact(user, data.get("phone_number"))})
+        return self.answer(update, msg, chat)
+
+    async def upload(self, data: dict) -> dict:
+        bot, user = self.who(data)
+        kind = data.get("as", "document")
+        if kind not in ("document", "photo", "video"):
+            raise ControlError("as must be document, photo or video")
+        path = self.emu.own_file(str(data["path"]))
+        if path is None:  # missing, or outside the data folder: the same answer, nothing about the file
+            raise Forbidden(f"not a file in the sandbox's data folder ({self.emu.data_dir}): copy it into "
+                            f"{self.emu.uploads_dir} first (SandboxClient.upload does)")
+        name = data.get("file_name") or path.name
+        stored = await self.emu.store_file(bot, path, kind, file_name=name)
+        if path.is_relative_to(self.emu.uploads_dir):  # the client's copy has been stored: drop it
+            path.unlink(missing_ok=True)
+            if path.parent != self.emu.uploads_dir:
+                with contextlib.suppress(OSError):
+                    path.parent.rmdir()
+        content = await self.emu.media_content(bot, stored, kind, name)
+        if data.get("caption"):
+            content["caption"] = str(data["caption"])
+        if data.get("media_group_id"):
+            content["media_group_id"] = str(data["media_group_id"])
+        update, msg, chat = self.emu.user_message(bot, user, content)
+        out = self.answer(update, msg, chat)
+        out["file_id"] = content["photo"][-1]["file_id"] if kind == "photo" else content[kind]["file_id"]
+        return out
+
+    async def raw_update(self, data: dict) -> dict:
+        bot = self.emu.resolve_bot(data.get("bot_id"))
+        update = data["update"]
+        if not isinstance(update, dict):
+            raise ControlError("update must be an object")
+        update = self.emu.enqueue(bot, copy.deepcopy(update))
+        return {"update_id": update["update_id"]}
+
+    async def block(self, data: dict) -> dict:
+        bot, user = self.who(data)
+        update = self.emu.block(bot, user, bool(data.get("blocked", True)))
+        return {"update_id": update["update_id"] if update else None}
+
+    def events_after(self, data: dict) -> tuple[ChatState, int]:
+        bot, user = self.who(data)
+        return self.emu.chat_of(bot, user), int(data.get("after", 0))
+
+    async def messages(self, data: dict) -> list:
+        chat, after = self.events_after(data)
+        return [e for e in chat.events if e["seq"] > after]
+
+    async def wait(self, data: dict) -> list:
+        chat, after = self.events_after(data)
+        deadline = time.monotonic() + min(float(data.get("timeout", 5)), 120)
+        while True:
+            new = [e for e in chat.events if e["seq"] > after]
+            remaining = deadline - time.monotonic()
+            if new or remaining <= 0:
+                return new
+            await chat.pulse.wait(remaining)
+
+    async def fault(self, data: dict) -> dict:
+        kind = str(data.get("kind", "429"))
+        if kind != "timeout" and not (kind.isdigit() and 400 <= int(kind) <= 599):
+            raise ControlError("kind must be 429, another 4xx or 5xx, or timeout")
+        description = data.get("description")
+        f = Fault(str(data.get("method", "*")).lower(), kind, int(data.get("count", 1)),
+                  int(data.get("retry_after", 1)), float(data.get("hold", 60)),
+                  str(description) if description else None)
+        self.emu.faults.append(f)
+        return {"ok": True, "faults": len(self.emu.faults)}
+
+    async def reset(self, data: dict) -> dict:
+        self.emu.faults.clear()
+        if data.get("calls"):
+            self.emu.calls.clear()
+            for bot in self.emu.bots.values():
+                bot.calls.clear()
+        return {"ok": True}
+
+    async def calls(self, data: dict) -> dict:
+        if data.get("bot_id"):
+            return dict(self.emu.resolve_bot(data["bot_id"]).calls)
+        return dict(self.emu.calls)
+
+    async def index(self, data: dict) -> dict:
+        return {"endpoints": [{"method": verb, "path": f"/control/{name}", "fields": fields, "does": does}
+                              for verb, name, fields, does in CONTROL_ENDPOINTS],
+                "notes": "GET takes query parameters, POST a JSON object; bot_id is optional everywhere "
+                         "(the only bot by default). Errors: HTTP 400 with {\"ok\": false, \"error\": ...}."}
+
+    async def state(self, data: dict) -> dict:
+        return {
+            "local_mode": self.emu.local_mode,
+            "data_dir": str(self.emu.data_dir),
+            "files_dir": str(self.emu.save_dir) if self.emu.save_dir else None,
+            "bots": [
+                {
+                    "id": b.id,
+                    "username": b.user["username"],
+                    "polling": b.polling_since is not None,
+                    "pending_updates": len(b.updates),
+                    "webhook": (b.webhook or {}).get("url", ""),
+                    "commands": b.commands,
+                    "menu_buttons": b.menu_buttons,
+                    "chats": sorted(b.chats),
+                    "calls": dict(b.calls),
+                }
+                for b in self.emu.bots.values()
+            ],
+            "faults": [f.__dict__ for f in self.emu.faults],
+        }

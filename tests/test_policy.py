@@ -1,0 +1,90 @@
+"""The policy, as a table: every action for every role, and for a creator's own application, every
+status for its owner and for someone else. Written out here, not derived from the code."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.filters import Can
+from bot.services.policy import RULES, Action, can
+from bot.services.users import Person, Role
+from storage.models import Registration, Submission
+from storage.statuses import SubmissionStatus as S
+
+OWNER_ID = 1001
+
+
+def person(role: Role, person_id: int = OWNER_ID) -> Person:
+    return Person(person_id, "x", frozenset({Role.creator, role}))
+
+
+STAFF_ONLY = {Action.decide_registration, Action.list_registrations, Action.answer_inquiry, Action.list_inquiries,
+              Action.check_file_by_hand, Action.open_application, Action.manage_staff, Action.see_dead_letters}
+CREATORS = {Action.view_submission, Action.edit_submission, Action.change_files, Action.submit_submission,
+            Action.withdraw_submission, Action.delete_submission, Action.reopen_submission}
+
+# who may take the action at all (no object): role -> actions
+ROLE_LEVEL = {
+    Role.creator: CREATORS,
+    Role.tutor: CREATORS,
+    Role.reviewer: CREATORS,
+    Role.admin: CREATORS | STAFF_ONLY,
+}
+
+# the owner's own application: action -> the statuses in which they may
+OWNER = {
+    Action.view_submission: set(S),
+    Action.edit_submission: {S.draft},
+    Action.change_files: {S.draft, S.returned},
+    Action.submit_submission: {S.draft, S.returned},
+    Action.withdraw_submission: {S.submitted, S.returned},
+    Action.delete_submission: {S.draft},
+    Action.reopen_submission: {S.withdrawn},
+}
+
+
+def test_every_action_is_in_the_table():
+    assert set(Action) == STAFF_ONLY | CREATORS == set(RULES)
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("action", list(Action))
+def test_role_level(role, action):
+    assert can(person(role), action) is (action in ROLE_LEVEL[role])
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_nobody_may_do_anything(action):
+    assert can(None, action) is False
+
+
+@pytest.mark.parametrize("status", list(S))
+@pytest.mark.parametrize("action", sorted(OWNER))
+@pytest.mark.parametrize("role", list(Role))
+def test_own_application(role, action, status):
+    sub = Submission(user_id=OWNER_ID, status=status)
+    assert can(person(role), action, sub) is (status in OWNER[action])
+    # someone else's application, whatever their role
+    assert can(person(role, person_id=2002), action, sub) is False
+
+
+@pytest.mark.parametrize("status", list(S))
+@pytest.mark.parametrize("role", list(Role))
+def test_open_application_is_staff_and_never_a_draft(role, status):
+    sub = Submission(user_id=OWNER_ID, status=status)
+    assert can(person(role, person_id=9001), Action.open_application, sub) is (
+        role is Role.admin and status is not S.draft)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_deciding_a_registration_is_for_admins(role):
+    reg = Registration(user_id=OWNER_ID)
+    assert can(person(role, person_id=9001), Action.decide_registration, reg) is (role is Role.admin)
+    assert can(person(role), Action.decide_registration, reg) is (role is Role.admin)
+
+
+@pytest.mark.parametrize("role", list(Role))
+async def test_the_router_filter_asks_the_policy(role):
+    allowed = await Can(Action.list_inquiries)(object(), person=person(role))
+    assert allowed is (role is Role.admin)
+    assert await Can(Action.list_inquiries)(object(), person=None) is False
