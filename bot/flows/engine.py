@@ -762,19 +762,22 @@ ACTIONS: dict[FormAction, Callable[[Turn, CallbackQuery, FormCB], Awaitable[None
 # ---------------------------------------------------------------- the router that runs every form
 
 
+def turn_of(chat_id: int, *, bot: Bot, state: FSMContext, texts: Texts, forms: Forms,
+            session: AsyncSession | None = None, person: Person | None = None, settings: Settings | None = None,
+            campaign: Campaign | None = None, clock: Callable[[], datetime] | None = None, **_: Any) -> Turn:
+    """A Turn for `chat_id` from a handler's data: `turn_of(chat_id, **data)` (the rest is ignored)."""
+    return Turn(bot=bot, state=state, texts=texts, chat_id=chat_id, forms=forms, session=session, person=person,
+                settings=settings, campaign=campaign, clock=clock)
+
+
 def build(forms: Forms) -> Router:
     """The router that runs `forms` (the registry is this router's: nothing global)."""
     router = Router(name="forms")
 
-    def turn_of(chat_id: int, bot: Bot, state: FSMContext, texts: Texts, data: dict[str, Any]) -> Turn:
-        return Turn(bot=bot, state=state, texts=texts, chat_id=chat_id, forms=forms, session=data.get("session"),
-                    person=data.get("person"), settings=data.get("settings"), campaign=data.get("campaign"),
-                    clock=data.get("clock"))
-
     async def on_answer(message: Message, state: FSMContext, bot: Bot, texts: Texts, raw_state: str | None,
                         **data: Any) -> None:
         """An answer to the current field: parse it, keep it, move on; or say what is wrong."""
-        turn = turn_of(message.chat.id, bot, state, texts, data)
+        turn = turn_of(message.chat.id, **{**data, "bot": bot, "state": state, "texts": texts, "forms": forms})
         await load(turn, raw_state)
         if turn.draft is None:
             await save(turn)  # parked drafts stay
@@ -810,7 +813,7 @@ def build(forms: Forms) -> Router:
 
     async def on_button(callback: CallbackQuery, callback_data: FormCB, state: FSMContext, bot: Bot,
                         texts: Texts, raw_state: str | None, **data: Any) -> None:
-        turn = turn_of(callback.from_user.id, bot, state, texts, data)
+        turn = turn_of(callback.from_user.id, **{**data, "bot": bot, "state": state, "texts": texts, "forms": forms})
         await load(turn, raw_state)
         cb = callback_data
         if turn.draft is None or cb.fid != turn.draft.nonce:

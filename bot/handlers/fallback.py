@@ -13,10 +13,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import TypedQuestionCB
-from bot.flows.engine import FormSG, start_form
+from bot.flows.engine import FormSG, start_form, turn_of
 from bot.flows.fields import TEXT, Answer, Invalid
 from bot.flows.inquiry import QUESTION
-from bot.handlers.forms import turn_of
 from bot.inbox import is_transient
 from bot.keyboards import button, main_menu
 from bot.render import Texts

@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import InquiryCB, MenuCB, Pressed, Section
 from bot.filters import Can
-from bot.flows.engine import start_form
+from bot.flows.engine import start_form, turn_of
 from bot.flows.inquiry import ANSWER, QUESTION
-from bot.handlers.forms import turn_of
 from bot.keyboards import questions_list
 from bot.render import Texts
 from bot.services import inquiries

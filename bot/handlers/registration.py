@@ -30,9 +30,8 @@ from bot.campaign import Campaign
 from bot.config import Settings
 from bot.filters import Can, Carries
 from bot.flows import fields as f
-from bot.flows.engine import answer_of, start_form
+from bot.flows.engine import answer_of, start_form, turn_of
 from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_filename
-from bot.handlers.forms import turn_of
 from bot.keyboards import back_to_menu, button, main_menu
 from bot.outbox import notify
 from bot.render import Texts

@@ -15,9 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import MenuCB, Section
 from bot.campaign import Campaign
 from bot.flows.application import UploadSG
-from bot.flows.engine import Done, Turn, start_form
+from bot.flows.engine import Done, Turn, start_form, turn_of
 from bot.handlers.applications.common import all_applications, draft_keyboard, fix_buttons
-from bot.handlers.forms import turn_of
 from bot.keyboards import back_to_menu
 from bot.render import Texts
 from bot.services import registration, submissions

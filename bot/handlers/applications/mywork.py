@@ -17,7 +17,7 @@ from bot.callbacks import FileAction, FileCB, MenuCB, MyWorkCB, Section, SubActi
 from bot.campaign import Campaign
 from bot.config import Settings
 from bot.flows.application import UploadSG
-from bot.flows.engine import Forms, start_form
+from bot.flows.engine import Forms, start_form, turn_of
 from bot.handlers.applications.common import (
     FILES_PER_PAGE,
     MYWORK_PER_PAGE,
@@ -37,7 +37,6 @@ from bot.handlers.applications.common import (
     show_card,
     staff_button,
 )
-from bot.handlers.forms import turn_of
 from bot.keyboards import back_to_menu
 from bot.outbox import notify
 from bot.render import Texts

@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import ManualCheckCB, MenuCB, Pressed, Section, StaffAction, StaffSubCB
 from bot.campaign import Campaign
 from bot.filters import Can
-from bot.flows.engine import Forms, display, start_form
+from bot.flows.engine import Forms, display, start_form, turn_of
 from bot.handlers.applications.common import FILE_ICONS, STAFF_FILES_PER_PAGE, file_view, page_of, pager
-from bot.handlers.forms import turn_of
 from bot.outbox import notify
 from bot.render import Texts
 from bot.services import submissions
