@@ -6,15 +6,7 @@ from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject
 
 from bot.services.policy import Action, can
-from bot.services.users import Person, Role
-
-
-class HasRole(Filter):
-    def __init__(self, *roles: Role) -> None:
-        self.roles = frozenset(roles)
-
-    async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
-        return person is not None and bool(self.roles & person.roles)
+from bot.services.users import Person
 
 
 class Can(Filter):

@@ -20,7 +20,7 @@ from bot.flows import engine
 from bot.flows import fields as f
 from bot.flows.catalog import all_forms
 from bot.flows.draft import Draft
-from bot.flows.engine import Done, Form, Forms, FormSG, Turn, draft_of, leave_open, start_form
+from bot.flows.engine import Done, Form, Forms, FormSG, Turn, draft_of, leave_open, move_to, start_form
 from bot.render import Texts
 from tests.harness import Conversation
 
@@ -379,3 +379,25 @@ async def test_every_registered_form_renders(app, settings: Settings):
                         engine.field_keyboard(turn, fld)
                         rendered += 1
     assert rendered > 100
+
+
+async def test_a_step_outside_forms_keeps_the_parked_drafts(chat):
+    """The upload step (a state outside forms) entered and left: the parked drafts survive both."""
+    from aiogram.fsm.state import State, StatesGroup
+
+    class Step(StatesGroup):
+        files = State()
+
+    alice = chat.user(1001)
+    await alice.send("/survey")
+    await alice.press("高")
+    await alice.send("/quiz")  # the survey is parked
+    state = chat.dp.fsm.get_context(bot=chat.bot, chat_id=alice.id, user_id=alice.id)
+    await move_to(state, Step.files, {"submission_id": 7})
+    data = await state.get_data()
+    assert await state.get_state() == Step.files.state and data["submission_id"] == 7
+    assert [d["form"] for d in data["parked"]] == ["survey"]
+    assert await leave_open(state) is True
+    assert await state.get_state() == FormSG.parked.state
+    draft = await draft_of(state, FormSG.parked.state, TEST_FORMS)
+    assert draft is not None and draft.form == "survey" and draft.values == {"level": "hi"}

@@ -218,17 +218,26 @@ def _unpark(turn: Turn, nonce: str) -> bool:
 
 
 async def leave_open(state: FSMContext) -> bool:
-    """/cancel: drop whatever is open (a form, an upload step …) but keep parked drafts, which
-    the person left on purpose to come back to. Returns whether anything was open."""
+    """/cancel and the end of a step outside forms (the upload step closing): drop whatever is
+    open but keep parked drafts, which the person left on purpose to come back to. Returns whether
+    anything was open."""
     raw_state = await state.get_state()
     if raw_state is None:
         return False
-    parked = (await state.get_data()).get("parked") if raw_state in (*FORM_STATES, FormSG.parked.state) else None
+    parked = (await state.get_data()).get("parked")
     await state.clear()
     if parked:
         await state.set_state(FormSG.parked)
         await state.set_data({"parked": parked})
     return raw_state != FormSG.parked.state
+
+
+async def move_to(state: FSMContext, new_state: State, data: dict[str, Any]) -> None:
+    """Enter a conversation state outside forms (e.g. the upload step) with `data`, keeping the
+    parked drafts (a form's Done.then_data carries them the same way)."""
+    parked = (await state.get_data()).get("parked")
+    await state.set_state(new_state)
+    await state.set_data({**data, "parked": parked} if parked else data)
 
 
 async def draft_of(state: FSMContext, raw_state: str | None, forms: Forms) -> Draft | None:

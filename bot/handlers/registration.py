@@ -30,7 +30,7 @@ from bot.campaign import Campaign
 from bot.config import Settings
 from bot.filters import Can, Carries
 from bot.flows import fields as f
-from bot.flows.engine import answer_of, start_form, turn_of
+from bot.flows.engine import Forms, answer_of, form_title, start_form, turn_of
 from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_filename
 from bot.keyboards import back_to_menu, button, main_menu
 from bot.outbox import notify
@@ -215,7 +215,7 @@ async def fix(callback: CallbackQuery, callback_data: RegCB, bot: Bot, texts: Te
 
 
 async def mydata(event: Message | CallbackQuery, bot: Bot, state: FSMContext, texts: Texts,
-                 session: AsyncSession, person: Person) -> None:
+                 session: AsyncSession, person: Person, forms: Forms) -> None:
     """Everything the bot holds on this person: a short summary, then the whole as a JSON file.
     Their conversation's state (an unfinished form) is read through FSMContext: SQL or Redis."""
     if isinstance(event, CallbackQuery):
@@ -224,7 +224,9 @@ async def mydata(event: Message | CallbackQuery, bot: Bot, state: FSMContext, te
     data = await personal_data.export(session, person.id, conversation=conversation)
     if data is None:
         return
-    await bot.send_message(person.id, texts.render("registration/mydata", data=data))
+    unfinished = forms.get(data.unfinished_form or "")
+    await bot.send_message(person.id, texts.render("registration/mydata", data=data,
+                                                   unfinished=form_title(unfinished, texts) if unfinished else None))
     await bot.send_document(person.id, BufferedInputFile(data.json(), filename=f"我的数据-{person.id}.json"),
                             caption=texts.render("registration/mydata_file"))
 

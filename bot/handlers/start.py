@@ -12,7 +12,7 @@ from bot.callbacks import CategoryCB, MenuCB, Section
 from bot.campaign import Campaign
 from bot.commands import set_commands_for
 from bot.filters import Can, PrivateChat
-from bot.flows.engine import Forms, draft_of, resume_button
+from bot.flows.engine import Forms, draft_of, form_title, resume_button
 from bot.keyboards import back_to_menu, categories_menu, category_back, main_menu, staff_menu
 from bot.outbox import queue
 from bot.render import Texts
@@ -40,7 +40,7 @@ async def welcome_view(texts: Texts, person: Person, state: FSMContext, raw_stat
     markup = main_menu(texts, person, waiting)
     if draft is not None:
         markup.inline_keyboard.insert(0, [resume_button(texts, draft)])
-    text = texts.render("welcome", name=person.first_name, roles=roles, draft=draft.form if draft else None,
+    text = texts.render("welcome", name=person.first_name, roles=roles, draft=form_title(forms[draft.form], texts) if draft else None,
                         waiting=waiting)
     return text, markup
 

@@ -17,7 +17,7 @@ from bot.callbacks import FileAction, FileCB, MenuCB, MyWorkCB, Section, SubActi
 from bot.campaign import Campaign
 from bot.config import Settings
 from bot.flows.application import UploadSG
-from bot.flows.engine import Forms, start_form, turn_of
+from bot.flows.engine import Forms, leave_open, move_to, start_form, turn_of
 from bot.handlers.applications.common import (
     FILES_PER_PAGE,
     MYWORK_PER_PAGE,
@@ -98,7 +98,7 @@ async def card_page(callback: CallbackQuery, callback_data: SubCB, texts: Texts,
 
 async def later(callback: CallbackQuery, state: FSMContext, texts: Texts, sub: Submission) -> None:
     """稍后: the upload step closes; the draft waits in /mywork."""
-    await state.clear()
+    await leave_open(state)
     await show(callback, texts.render("application/later", sub=sub), back_to_menu(texts))
 
 
@@ -142,7 +142,7 @@ async def submit_yes(callback: CallbackQuery, bot: Bot, state: FSMContext, texts
     await send_submit_result(bot, person.id, texts, session, sub, outcome, ready, callback=callback)
     if outcome is SubmitOutcome.submitted:
         if (await state.get_data()).get("submission_id") == sub.id:
-            await state.clear()
+            await leave_open(state)
         await notify(session, sorted(settings.admin_ids), texts.render(
             "application/for_staff", sub=sub, category=campaign.category(sub.category), person=person,
             pending=len(ready.pending_files) if ready else 0, resubmitted=was_returned),
@@ -191,7 +191,7 @@ async def delete_yes(callback: CallbackQuery, callback_data: SubCB, state: FSMCo
         return
     await submissions.delete_draft(session, sub)
     if (await state.get_data()).get("submission_id") == sub.id:
-        await state.clear()
+        await leave_open(state)
     await show(callback, texts.render("application/deleted", sub=sub), back_to_menu(texts))
 
 
@@ -207,8 +207,7 @@ async def copy(callback: CallbackQuery, state: FSMContext, texts: Texts, session
     if new is None:
         await callback.answer(texts.render("application/not_withdrawn", sub=sub), show_alert=True)
         return
-    await state.set_state(UploadSG.files)
-    await state.set_data({"submission_id": new.id})
+    await move_to(state, UploadSG.files, {"submission_id": new.id})
     files = await submissions.files_of(session, new.id)
     await show(callback, texts.render("application/copied", sub=new, source=sub, files=files,
                                       category=campaign.category(new.category)),

@@ -18,7 +18,7 @@ from bot.checker import Checker
 from bot.config import Settings
 from bot.filters import Carries
 from bot.flows.application import UploadSG
-from bot.flows.engine import NotCommand
+from bot.flows.engine import NotCommand, leave_open, move_to
 from bot.handlers.applications.common import May, Own, draft_keyboard, said
 from bot.render import Texts
 from bot.services import submissions, uploads
@@ -61,7 +61,7 @@ async def upload(message: Message, bot: Bot, state: FSMContext, texts: Texts, se
     data = await state.get_data()
     sub = await draft_in_upload(data, session, person)
     if sub is None or not submissions.files_editable(sub):
-        await state.clear()
+        await leave_open(state)
         await message.answer(texts.render("application/no_draft"))
         return
     meta = upload_meta(message)
@@ -108,7 +108,7 @@ async def upload_hint(message: Message, state: FSMContext, texts: Texts, session
     """Anything but a file in the upload step: what to send."""
     sub = await draft_in_upload(await state.get_data(), session, person)
     if sub is None:
-        await state.clear()
+        await leave_open(state)
         await message.answer(texts.render("application/no_draft"))
         return
     await message.answer(texts.render("application/upload_hint", category=campaign.category(sub.category)),
@@ -118,8 +118,7 @@ async def upload_hint(message: Message, state: FSMContext, texts: Texts, session
 async def upload_button(callback: CallbackQuery, bot: Bot, state: FSMContext, texts: Texts, person: Person,
                         campaign: Campaign, sub: Submission) -> None:
     """上传文件 on the card: the upload step for this application."""
-    await state.set_state(UploadSG.files)
-    await state.set_data({"submission_id": sub.id})
+    await move_to(state, UploadSG.files, {"submission_id": sub.id})
     await callback.answer()
     await bot.send_message(person.id, texts.render("application/upload_hint", category=campaign.category(sub.category),
                                                    sub=sub),
@@ -163,8 +162,7 @@ async def drop_failed(callback: CallbackQuery, state: FSMContext, texts: Texts, 
                       campaign: Campaign, sub: Submission) -> None:
     """删除未通过的文件: the files that failed go, and the upload step takes their corrections."""
     removed = await submissions.remove_failed(session, sub)
-    await state.set_state(UploadSG.files)
-    await state.set_data({"submission_id": sub.id})
+    await move_to(state, UploadSG.files, {"submission_id": sub.id})
     await show(callback, texts.render("application/dropped", removed=removed, category=campaign.category(sub.category)),
                draft_keyboard(texts, sub))
 
