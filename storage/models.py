@@ -19,12 +19,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.statuses import (
+    AssignmentStatus,
     FileStatus,
     InboxStatus,
     InquiryStatus,
     OutboxStatus,
     RegistrationStatus,
+    RoundStatus,
     SubmissionStatus,
+    Verdict,
 )
 
 NAMING = {
@@ -228,6 +231,7 @@ class Submission(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     staff_note: Mapped[str | None] = mapped_column(Text)  # JSON: why staff returned it to the creator
+    round: Mapped[int] = mapped_column(default=1, server_default="1")  # the review round its files and answers are for
 
 
 class SubmissionFile(Base):
@@ -248,6 +252,7 @@ class SubmissionFile(Base):
     manual_reason: Mapped[str | None] = mapped_column(Text)  # JSON: an operator's reason for failing it by hand
     report_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the chat message that becomes its report
     media_group_id: Mapped[str | None] = mapped_column(String(64))  # an album's files share one report card
+    round: Mapped[int] = mapped_column(default=1, server_default="1")  # the review round it was sent for
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -289,5 +294,71 @@ class AuditEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)  # staff's words (may quote the person: erased with them)
 
 
+class ReviewRound(Base):
+    """One review round of a submission: its reviewers' assignments and the operators' decision.
+    Every earlier round stays (with its files, reviews and decision) when 修改后再审 opens the next."""
+
+    __tablename__ = "review_rounds"
+    __table_args__ = (UniqueConstraint("submission_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column()  # 1, 2, …
+    status: Mapped[RoundStatus] = mapped_column(StatusType(RoundStatus, 16), index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decision: Mapped[Verdict | None] = mapped_column(StatusType(Verdict, 8))
+    decision_message: Mapped[str | None] = mapped_column(Text)  # the operators' words to the creator
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revise_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 修改后再审: the next round's deadline
+
+
+class ReviewAssignment(Base):
+    """A reviewer given a round to review (never twice the same round), until their review is in."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (UniqueConstraint("round_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("review_rounds.id", ondelete="CASCADE"), index=True)
+    # not a foreign key: a reviewer who deletes their data leaves the record of what was reviewed
+    reviewer_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    status: Mapped[AssignmentStatus] = mapped_column(StatusType(AssignmentStatus, 12), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Review(Base):
+    """A reviewer's review of a round: a score per campaign criterion, words for the creator,
+    optional words for staff only, and a recommendation."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("review_assignments.id", ondelete="CASCADE"),
+                                               unique=True)
+    scores: Mapped[str] = mapped_column(Text)  # JSON: criterion id -> score on the campaign's scale
+    comment: Mapped[str] = mapped_column(Text)  # for the creator (shown without the reviewer's name)
+    staff_note: Mapped[str | None] = mapped_column(Text)  # for staff only
+    recommendation: Mapped[Verdict] = mapped_column(StatusType(Verdict, 8))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewerProfile(Base):
+    """What a reviewer declares once: their fields (campaign directions and free text) and their
+    单位, for matching and for conflicts of interest."""
+
+    __tablename__ = "reviewer_profiles"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    fields: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of campaign direction ids
+    other_fields: Mapped[str] = mapped_column(Text, default="")
+    unit: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
 __all__ = ["Base", "InboxUpdate", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "OutboxMessage", "AuditEntry",
+           "ReviewRound", "ReviewAssignment", "Review", "ReviewerProfile",
            "StatusType", "utcnow", "UTCDateTime"]

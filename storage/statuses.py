@@ -16,11 +16,16 @@ class RegistrationStatus(StrEnum):
 
 class SubmissionStatus(StrEnum):
     draft = "draft"
-    submitted = "submitted"  # waiting for the experts; may still be withdrawn
+    submitted = "submitted"  # waiting for reviewers to be assigned; may still be withdrawn
     withdrawn = "withdrawn"
     # staff sent it back for a file (staff_note says why): its files may be replaced, removed and
     # uploaded as in a draft, then it is submitted again; its answers stay, it can't be deleted
     returned = "returned"
+    under_review = "under_review"  # reviewers assigned to its current round: no withdrawing now
+    accepted = "accepted"  # 入选
+    revise = "revise"  # 修改后再审: the creator prepares the next round
+    rejected = "rejected"  # 不入选
+    disqualified = "disqualified"  # 取消资格 (通知七(一)): at any stage, with a reason; nothing follows
 
 
 # an application's files may still change (replaced, removed, uploaded) in these
@@ -33,6 +38,31 @@ class FileStatus(StrEnum):
     warnings = "warnings"  # allowed, with advice
     failed = "failed"  # an error: the submission can't go until the file is replaced or removed
     deep_pending = "deep_pending"  # too big to download here: staff check it on their side
+
+
+class RoundStatus(StrEnum):
+    """One review round of a submission (round 1, then one more after each 修改后再审)."""
+
+    waiting = "waiting"  # no reviewer could be assigned yet: in the operators' queue
+    reviewing = "reviewing"  # reviewers assigned; their reviews are coming in
+    decided = "decided"  # operators decided (ReviewRound.decision)
+    stopped = "stopped"  # the submission was disqualified (or withdrawn before review) meanwhile
+
+
+class AssignmentStatus(StrEnum):
+    assigned = "assigned"  # the reviewer has it in /reviews
+    submitted = "submitted"  # their review is in (final)
+    declined = "declined"  # they declined with a reason: the round gets someone else
+    reassigned = "reassigned"  # an operator gave it to someone else
+    stopped = "stopped"  # the round stopped (disqualified) before they reviewed
+
+
+class Verdict(StrEnum):
+    """A reviewer's recommendation and the operators' decision on a round."""
+
+    accept = "accept"  # 入选
+    revise = "revise"  # 修改后再审
+    reject = "reject"  # 不入选
 
 
 class InquiryStatus(StrEnum):

@@ -8,7 +8,8 @@ import pytest
 from bot.filters import Can
 from bot.services.policy import RULES, Action, can
 from bot.services.users import Person, Role
-from storage.models import Registration, Submission
+from storage.models import Registration, ReviewAssignment, ReviewRound, Submission
+from storage.statuses import AssignmentStatus, RoundStatus
 from storage.statuses import SubmissionStatus as S
 
 OWNER_ID = 1001
@@ -19,7 +20,11 @@ def person(role: Role, person_id: int = OWNER_ID) -> Person:
 
 
 STAFF_ONLY = {Action.decide_registration, Action.list_registrations, Action.answer_inquiry, Action.list_inquiries,
-              Action.check_file_by_hand, Action.open_application, Action.manage_staff, Action.see_dead_letters}
+              Action.check_file_by_hand, Action.open_application, Action.manage_staff, Action.see_dead_letters,
+              Action.assign_reviewers, Action.decide_round, Action.disqualify_submission, Action.list_submissions,
+              Action.export_submissions}
+REVIEWER_ONLY = {Action.set_reviewer_profile, Action.list_reviews, Action.review_assignment,
+                 Action.decline_assignment}
 CREATORS = {Action.view_submission, Action.edit_submission, Action.change_files, Action.submit_submission,
             Action.withdraw_submission, Action.delete_submission, Action.reopen_submission}
 
@@ -27,7 +32,7 @@ CREATORS = {Action.view_submission, Action.edit_submission, Action.change_files,
 ROLE_LEVEL = {
     Role.creator: CREATORS,
     Role.tutor: CREATORS,
-    Role.reviewer: CREATORS,
+    Role.reviewer: CREATORS | REVIEWER_ONLY,
     Role.admin: CREATORS | STAFF_ONLY,
 }
 
@@ -36,7 +41,7 @@ OWNER = {
     Action.view_submission: set(S),
     Action.edit_submission: {S.draft},
     Action.change_files: {S.draft, S.returned},
-    Action.submit_submission: {S.draft, S.returned},
+    Action.submit_submission: {S.draft, S.returned, S.revise},  # revise: the next review round
     Action.withdraw_submission: {S.submitted, S.returned},
     Action.delete_submission: {S.draft},
     Action.reopen_submission: {S.withdrawn},
@@ -44,7 +49,7 @@ OWNER = {
 
 
 def test_every_action_is_in_the_table():
-    assert set(Action) == STAFF_ONLY | CREATORS == set(RULES)
+    assert set(Action) == STAFF_ONLY | CREATORS | REVIEWER_ONLY == set(RULES)
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -88,3 +93,28 @@ async def test_the_router_filter_asks_the_policy(role):
     allowed = await Can(Action.list_inquiries)(object(), person=person(role))
     assert allowed is (role is Role.admin)
     assert await Can(Action.list_inquiries)(object(), person=None) is False
+
+
+@pytest.mark.parametrize("status", list(AssignmentStatus))
+@pytest.mark.parametrize("action", [Action.review_assignment, Action.decline_assignment])
+def test_a_reviewer_acts_on_their_own_open_assignment_only(action, status):
+    mine = ReviewAssignment(reviewer_id=OWNER_ID, status=status)
+    assert can(person(Role.reviewer), action, mine) is (status is AssignmentStatus.assigned)
+    assert can(person(Role.reviewer, person_id=2002), action, mine) is False  # another reviewer's
+    assert can(person(Role.admin), action, mine) is False  # operators reassign, they don't review
+    assert can(person(Role.creator), action, mine) is False
+
+
+@pytest.mark.parametrize("status", list(RoundStatus))
+def test_a_round_is_decided_while_it_is_being_reviewed(status):
+    rnd = ReviewRound(status=status)
+    assert can(person(Role.admin, 9001), Action.decide_round, rnd) is (status is RoundStatus.reviewing)
+    assert can(person(Role.reviewer, 9001), Action.decide_round, rnd) is False
+
+
+@pytest.mark.parametrize("status", list(S))
+def test_disqualifying_is_for_staff_at_any_stage_after_a_draft(status):
+    sub = Submission(user_id=OWNER_ID, status=status)
+    expected = status in {S.submitted, S.returned, S.under_review, S.revise, S.accepted, S.rejected}
+    assert can(person(Role.admin, 9001), Action.disqualify_submission, sub) is expected
+    assert can(person(Role.reviewer, 9001), Action.disqualify_submission, sub) is False

@@ -17,7 +17,16 @@ from sqlalchemy import Integer, String, func, select
 from bot.middlewares import UnitOfWork
 from bot.services import personal_data, registration
 from bot.services.registration import KEY_MAX, account_key, name_problem
-from storage.models import Base, FsmRecord, Inquiry, OutboxMessage, Registration, User, utcnow
+from storage.models import (
+    Base,
+    FsmRecord,
+    Inquiry,
+    OutboxMessage,
+    Registration,
+    ReviewerProfile,
+    User,
+    utcnow,
+)
 from tests.conftest import ADMIN_ID
 from tests.harness import ChatUser
 from tests.test_registration import fill_registration, under_review
@@ -145,7 +154,7 @@ async def test_a_draft_with_an_expanding_name_is_refused_at_submit(app):
 
 
 USER_COLUMN_NAMES = {"user_id", "chat_id", "about_user_id", "used_by", "created_by", "granted_by", "answered_by",
-                     "reviewed_by", "actor_id"}
+                     "reviewed_by", "actor_id", "reviewer_id"}
 
 
 def user_id_columns() -> set[str]:
@@ -179,6 +188,8 @@ async def test_erasing_leaves_no_row_with_the_person_in_an_erased_column(chat, a
         about = (await session.execute(select(func.count()).select_from(OutboxMessage)
                                        .where(OutboxMessage.about_user_id == alice.id))).scalar_one()
     assert about >= 2  # the card and the question, both sent already
+    async with app.sessionmaker.begin() as session:  # had she been a reviewer: her declared fields and 单位
+        session.add(ReviewerProfile(user_id=alice.id, fields='["frontier_tech"]', other_fields="天文", unit="天文馆"))
 
     await alice.send("/deletedata")
     await alice.press("确认删除")

@@ -13,8 +13,24 @@ from bot.services import inquiries, personal_data, registration, submissions, tr
 from bot.services.transitions import IllegalTransition, transition
 from bot.services.users import Person, Role, upsert_user
 from storage.db import make_engine
-from storage.models import AuditEntry, Inquiry, Registration, Submission, SubmissionFile
-from storage.statuses import FileStatus, InquiryStatus, RegistrationStatus, SubmissionStatus
+from storage.models import (
+    AuditEntry,
+    Inquiry,
+    Registration,
+    ReviewAssignment,
+    ReviewRound,
+    Submission,
+    SubmissionFile,
+    utcnow,
+)
+from storage.statuses import (
+    AssignmentStatus,
+    FileStatus,
+    InquiryStatus,
+    RegistrationStatus,
+    RoundStatus,
+    SubmissionStatus,
+)
 
 USER = 1001
 ADMIN = Person(9001, "Admin", frozenset({Role.creator, Role.admin}))
@@ -60,6 +76,15 @@ async def _make(session, model: type, status):
         sub = await _submission(session)
         obj = SubmissionFile(submission_id=sub.id, file_id=f"f{n}", file_unique_id=f"u{n}", file_name="a.docx",
                              sent_as="document")
+    elif model is ReviewRound:
+        sub = await _submission(session)
+        obj = ReviewRound(submission_id=sub.id, number=1)
+    elif model is ReviewAssignment:
+        sub = await _submission(session)
+        rnd = ReviewRound(submission_id=sub.id, number=1, status=RoundStatus.reviewing)
+        session.add(rnd)
+        await session.flush()
+        obj = ReviewAssignment(round_id=rnd.id, reviewer_id=USER + 1, due_at=utcnow())
     else:
         obj = Inquiry(user_id=USER, topic="other", question="什么时候截止？")
     if status is not None:
@@ -74,7 +99,7 @@ async def _audit(session) -> list[AuditEntry]:
 
 
 ENUMS = {Registration: RegistrationStatus, Submission: SubmissionStatus, SubmissionFile: FileStatus,
-         Inquiry: InquiryStatus}
+         Inquiry: InquiryStatus, ReviewRound: RoundStatus, ReviewAssignment: AssignmentStatus}
 LEGAL = [(model, src, dst) for model, (_, _, table) in transitions.TABLES.items()
          for src, targets in table.items() for dst in sorted(targets)]
 ILLEGAL = [(model, src, dst) for model, (_, _, table) in transitions.TABLES.items()
@@ -117,6 +142,13 @@ async def test_an_illegal_transition_is_refused_and_writes_nothing(session, mode
     (Registration, RegistrationStatus.erased, RegistrationStatus.approved),
     (Inquiry, InquiryStatus.answered, InquiryStatus.open),
     (SubmissionFile, FileStatus.passed, FileStatus.checking),  # no re-download exists: a re-judge moves passed
+    # issue 10: no withdrawing under review, no second decision, nothing after a decision but disqualifying
+    (Submission, SubmissionStatus.under_review, SubmissionStatus.withdrawn),
+    (Submission, SubmissionStatus.accepted, SubmissionStatus.rejected),
+    (Submission, SubmissionStatus.rejected, SubmissionStatus.submitted),
+    (Submission, SubmissionStatus.disqualified, SubmissionStatus.submitted),
+    (ReviewRound, RoundStatus.decided, RoundStatus.decided),
+    (ReviewAssignment, AssignmentStatus.submitted, AssignmentStatus.assigned),
 ])
 def test_the_named_illegal_changes_are_in_the_illegal_list(model, src, dst):
     assert (model, src, dst) in ILLEGAL

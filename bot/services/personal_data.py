@@ -19,6 +19,7 @@ from storage.models import (
     Inquiry,
     OutboxMessage,
     Registration,
+    ReviewerProfile,
     Submission,
     SubmissionFile,
     User,
@@ -44,6 +45,7 @@ ERASED_COLUMNS = {
     "outbox.chat_id": "every notification to the person deleted, sent or not",
     "outbox.about_user_id": "every notification about the person (cards and questions sent to staff) deleted",
     "fsm_states.key": "their own conversation deleted; operators' open forms about them scrubbed (SQL storage)",
+    "reviewer_profiles.user_id": "a reviewer's declared fields and 单位 deleted",
 }
 KEPT_COLUMNS = {
     "user_roles.user_id": "a staff role is access the programme gave, not data the person gave; operators take it back",
@@ -52,6 +54,9 @@ KEPT_COLUMNS = {
     "invites.used_by": "who gained a staff role by which invite: the staff access record",
     "inquiries.answered_by": "the staff member who answered someone else's question: part of that person's record",
     "registrations.reviewed_by": "the operator who decided someone else's registration: part of that record",
+    "review_rounds.decided_by": "the operator who decided someone else's review round: part of that record",
+    "review_assignments.reviewer_id": "who reviewed someone else's work: the record of that review (the creator "
+                                      "sees the words without the reviewer's name)",
     "audit.actor_id": "who changed a status: the record keeps ids and statuses; the reasons of the person's rows "
                       "(staff's words may quote them) are erased",
 }
@@ -192,6 +197,7 @@ async def erase(session: AsyncSession, user_id: int) -> Erasure:
                                                                Submission.status.in_(ERASABLE)))).scalars():
         await session.delete(sub)
     await session.execute(delete(Inquiry).where(Inquiry.user_id == user_id))
+    await session.execute(delete(ReviewerProfile).where(ReviewerProfile.user_id == user_id))
     # copies of their data in notifications (to them, and about them to staff), sent or not: a row
     # being sent right now is delivered still, and its sender's update then finds no row
     await session.execute(delete(OutboxMessage).where(or_(OutboxMessage.chat_id == user_id,

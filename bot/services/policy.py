@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.services.transitions import allowed
 from bot.services.users import Person, Role
-from storage.statuses import SUBMISSION_EDITABLE, SubmissionStatus
+from storage.statuses import SUBMISSION_EDITABLE, AssignmentStatus, RoundStatus, SubmissionStatus
 
 
 class Action(StrEnum):
@@ -34,9 +34,20 @@ class Action(StrEnum):
     withdraw_submission = "withdraw_submission"
     delete_submission = "delete_submission"  # a draft only
     reopen_submission = "reopen_submission"  # a withdrawn one, copied as a new draft
+    # expert review (issue 10)
+    set_reviewer_profile = "set_reviewer_profile"  # a reviewer's fields and 单位, for matching
+    list_reviews = "list_reviews"  # /reviews: the reviewer's own queue
+    review_assignment = "review_assignment"  # open and score a round given to them
+    decline_assignment = "decline_assignment"  # give it back, with a reason
+    assign_reviewers = "assign_reviewers"  # the queue, reassigning, assigning the waiting ones
+    decide_round = "decide_round"  # 入选 / 修改后再审 / 不入选 when the reviews are in
+    disqualify_submission = "disqualify_submission"  # 取消资格, at any stage, with a reason
+    list_submissions = "list_submissions"  # /submissions: every application, filtered
+    export_submissions = "export_submissions"  # /export: the .xlsx of applications, reviews, audit
 
 
 STAFF = frozenset({Role.admin})
+REVIEWERS = frozenset({Role.reviewer})
 EVERYONE = frozenset({Role.creator})  # every person is a creator
 
 RULES: dict[Action, frozenset[Role]] = {
@@ -55,11 +66,26 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.withdraw_submission: EVERYONE,
     Action.delete_submission: EVERYONE,
     Action.reopen_submission: EVERYONE,
+    Action.set_reviewer_profile: REVIEWERS,
+    Action.list_reviews: REVIEWERS,
+    Action.review_assignment: REVIEWERS,
+    Action.decline_assignment: REVIEWERS,
+    Action.assign_reviewers: STAFF,
+    Action.decide_round: STAFF,
+    Action.disqualify_submission: STAFF,
+    Action.list_submissions: STAFF,
+    Action.export_submissions: STAFF,
 }
 
 
 def owner(person: Person, obj: Any) -> bool:
     return getattr(obj, "user_id", None) == person.id
+
+
+def assigned_to(person: Person, assignment: Any) -> bool:
+    """A review assignment that is this reviewer's and still open (a submitted review is final; a
+    declined, reassigned or stopped one is no longer theirs)."""
+    return assignment.reviewer_id == person.id and assignment.status == AssignmentStatus.assigned
 
 
 # the object-level rule of an action, beside its roles; an action without one is role-level only
@@ -72,6 +98,10 @@ OBJECT_RULES: dict[Action, Callable[[Person, Any], bool]] = {
     Action.withdraw_submission: lambda p, sub: owner(p, sub) and allowed(sub, SubmissionStatus.withdrawn),
     Action.delete_submission: lambda p, sub: owner(p, sub) and sub.status == SubmissionStatus.draft,
     Action.reopen_submission: lambda p, sub: owner(p, sub) and sub.status == SubmissionStatus.withdrawn,
+    Action.review_assignment: assigned_to,
+    Action.decline_assignment: assigned_to,
+    Action.decide_round: lambda p, rnd: rnd.status == RoundStatus.reviewing,
+    Action.disqualify_submission: lambda p, sub: allowed(sub, SubmissionStatus.disqualified),
 }
 
 

@@ -11,10 +11,27 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import AuditEntry, Inquiry, Registration, Submission, SubmissionFile, utcnow
-from storage.statuses import FileStatus, InquiryStatus, RegistrationStatus, SubmissionStatus
+from storage.models import (
+    AuditEntry,
+    Inquiry,
+    Registration,
+    ReviewAssignment,
+    ReviewRound,
+    Submission,
+    SubmissionFile,
+    utcnow,
+)
+from storage.statuses import (
+    AssignmentStatus,
+    FileStatus,
+    InquiryStatus,
+    RegistrationStatus,
+    RoundStatus,
+    SubmissionStatus,
+)
 
 Reg, Sub, File, Inq = RegistrationStatus, SubmissionStatus, FileStatus, InquiryStatus
+Rnd, Asg = RoundStatus, AssignmentStatus
 
 # from -> the statuses it may go to. A status that goes to itself is an event worth recording
 # (a scan replaced while waiting for review, the form saved again before its scan came, another
@@ -34,9 +51,34 @@ REGISTRATION: dict[StrEnum | None, frozenset[StrEnum]] = {
 SUBMISSION: dict[StrEnum | None, frozenset[StrEnum]] = {
     None: frozenset({Sub.draft}),  # a new draft, or a withdrawn application copied as a new draft
     Sub.draft: frozenset({Sub.submitted}),  # (a draft is deleted, not withdrawn)
-    Sub.submitted: frozenset({Sub.withdrawn, Sub.returned}),  # returned: staff failed a file by hand
-    Sub.returned: frozenset({Sub.submitted, Sub.withdrawn, Sub.returned}),  # another file failed meanwhile
+    # returned: staff failed a file by hand; under_review: reviewers assigned (no withdrawing after)
+    Sub.submitted: frozenset({Sub.withdrawn, Sub.returned, Sub.under_review, Sub.disqualified}),
+    Sub.returned: frozenset({Sub.submitted, Sub.withdrawn, Sub.returned, Sub.disqualified}),  # another file failed meanwhile
+    Sub.under_review: frozenset({Sub.accepted, Sub.revise, Sub.rejected, Sub.disqualified}),  # the round's decision
+    Sub.revise: frozenset({Sub.submitted, Sub.disqualified}),  # submitted again: the next round
+    Sub.accepted: frozenset({Sub.disqualified}),  # 通知七(一): found out later
+    Sub.rejected: frozenset({Sub.disqualified}),
     Sub.withdrawn: frozenset(),  # reopening makes a new draft; this one stays withdrawn
+    Sub.disqualified: frozenset(),
+}
+
+# a review round: waiting for reviewers (none available), being reviewed, decided; stopped when the
+# submission is disqualified (or withdrawn before review) meanwhile
+ROUND: dict[StrEnum | None, frozenset[StrEnum]] = {
+    None: frozenset({Rnd.waiting, Rnd.reviewing}),
+    Rnd.waiting: frozenset({Rnd.reviewing, Rnd.stopped}),
+    Rnd.reviewing: frozenset({Rnd.decided, Rnd.waiting, Rnd.stopped}),  # waiting: every reviewer declined
+    Rnd.decided: frozenset(),
+    Rnd.stopped: frozenset(),
+}
+
+ASSIGNMENT: dict[StrEnum | None, frozenset[StrEnum]] = {
+    None: frozenset({Asg.assigned}),
+    Asg.assigned: frozenset({Asg.submitted, Asg.declined, Asg.reassigned, Asg.stopped}),
+    Asg.submitted: frozenset(),  # a review is final
+    Asg.declined: frozenset(),
+    Asg.reassigned: frozenset(),
+    Asg.stopped: frozenset(),
 }
 
 _JUDGED = frozenset({File.passed, File.warnings, File.failed})
@@ -64,6 +106,8 @@ TABLES: dict[type, tuple[str, str, dict[StrEnum | None, frozenset[StrEnum]]]] = 
     Submission: ("submissions", "status", SUBMISSION),
     SubmissionFile: ("submission_files", "check_status", FILE),
     Inquiry: ("inquiries", "status", INQUIRY),
+    ReviewRound: ("review_rounds", "status", ROUND),
+    ReviewAssignment: ("review_assignments", "status", ASSIGNMENT),
 }
 
 
@@ -87,7 +131,8 @@ def allowed(obj: object, to: StrEnum) -> bool:
     return to in table.get(status_of(obj), frozenset())
 
 
-async def transition(session: AsyncSession, obj: Registration | Submission | SubmissionFile | Inquiry,
+async def transition(session: AsyncSession,
+                     obj: Registration | Submission | SubmissionFile | Inquiry | ReviewRound | ReviewAssignment,
                      to: StrEnum, *, actor_id: int | None, reason: str | None = None,
                      now: datetime | None = None) -> AuditEntry:
     """Change the row's status to `to` and record it; IllegalTransition when its table forbids it.
