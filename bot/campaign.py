@@ -50,6 +50,7 @@ __all__ = [
     "RecommendingUnits",
     "Requirement",
     "Requirements",
+    "ReviewSettings",
     "Rule",
     "SubjectType",
     "SupportTrack",
@@ -249,6 +250,33 @@ class ArchiveLimits(_Model):
     max_ratio: Annotated[float, Field(gt=1)]  # unpacked/packed, per entry and for the whole archive
 
 
+class ReviewSettings(_Model):
+    """Expert review (七(一)): how many reviewers a round gets, their deadline, the score scale,
+    when reviewers count as disagreeing, the 修改后再审 deadline and whether creators see reviewers'
+    names. The `[review]` table is optional: every key has a default."""
+
+    reviewers: Annotated[StrictInt, Field(ge=1, le=10)] = 2  # per round
+    due_days: Annotated[StrictInt, Field(ge=1, le=365)] = 7  # a reviewer's deadline, from assignment
+    scale: tuple[StrictInt, StrictInt] = (1, 5)  # lowest, highest score of a criterion
+    disagreement: Annotated[StrictInt, Field(ge=0)] = 2  # points apart on one criterion: flagged
+    revise_days: Annotated[StrictInt, Field(ge=1, le=365)] = 14  # 修改后再审: time for the next round
+    anonymous: StrictBool = True  # the creator sees 评审专家1/2, not names
+    source: str = ""
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_ordered(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] >= v[1]:
+            raise ValueError(f"scale must be [lowest, highest] with lowest < highest, got {list(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _disagreement_fits(self) -> ReviewSettings:
+        if self.disagreement > self.scale[1] - self.scale[0]:
+            raise ValueError(f"disagreement {self.disagreement} is wider than the scale {list(self.scale)}")
+        return self
+
+
 # --------------------------------------------------------------------------- rules
 
 
@@ -388,6 +416,7 @@ class Campaign(_Model):
     recommending_units: RecommendingUnits
     common_rules: tuple[Rule, ...] = ()  # apply to every category
     categories: Annotated[tuple[Category, ...], Field(min_length=1)]
+    review: ReviewSettings = ReviewSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,466 @@
+"""Review rounds and who reviews them (issue 10): a round opened when a submission is submitted,
+its reviewers assigned by `bot.services.assignment.choose`, a reviewer declining, an operator
+reassigning, the rounds waiting for reviewers, and the operators' and reviewers' queues.
+No aiogram here; nothing commits.
+
+    opened = await open_round(session, campaign, sub, now=now, actor_id=sub.user_id)  # right after submit
+    pairs = await assign_waiting(session, campaign, now=now)       # a reviewer joined / set a profile / job
+    outcome = await decline(session, campaign, assignment_id, person, "出差两周", now=now)
+    outcome = await reassign(session, campaign, assignment_id, staff, to=None, now=now)
+    q = await queue(session, campaign, now=now)                    # /review_queue
+    mine = await queue_of(session, reviewer_id, now=now)           # /reviews
+
+Every status change goes through `transition()` (an audit row each), attributed to the person
+whose action caused it (`actor_id`; None: the bot, e.g. the job assigning waiting rounds).
+A round counts its *active* assignments (assigned or submitted): it is short of reviewers while
+they are fewer than `campaign.review.reviewers`. Nobody is ever put on a round twice, in any status
+(a reviewer who declined or was reassigned is not asked again for that round).
+Locks: a round row (SELECT … FOR UPDATE) before its assignments, so two operators, a decline and
+the job can't give one round more reviewers than it needs (SQLite serialises writers anyway).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.campaign import Campaign
+from bot.services.assignment import Candidate, Conflict, Item, choose, conflict, field_names
+from bot.services.policy import Action, can
+from bot.services.reviewers import candidates, open_load
+from bot.services.submissions import OTHER_DIRECTION, answers_of
+from bot.services.transitions import transition
+from bot.services.users import Person
+from storage.models import Registration, Review, ReviewAssignment, ReviewRound, Submission, User
+from storage.statuses import AssignmentStatus, RegistrationStatus, RoundStatus, SubmissionStatus
+
+__all__ = [
+    "ACTIVE",
+    "AwaitingDecision",
+    "DeclineOutcome",
+    "Declined",
+    "OpenAssignment",
+    "ReassignOutcome",
+    "Reassigned",
+    "ReviewQueue",
+    "RoundOpened",
+    "ShortRound",
+    "assign_waiting",
+    "assignments_of",
+    "decline",
+    "item_of",
+    "open_load",
+    "open_round",
+    "queue",
+    "queue_of",
+    "reassign",
+    "round_of",
+]
+
+Asg, Rnd, Sub = AssignmentStatus, RoundStatus, SubmissionStatus
+ACTIVE = frozenset({Asg.assigned, Asg.submitted})  # what counts towards a round's reviewers
+OPEN_ROUND = (Rnd.waiting, Rnd.reviewing)
+# a round of a submission in another status (returned to its creator, withdrawn, disqualified)
+# gets no reviewers
+REVIEWABLE = (Sub.submitted, Sub.under_review)
+
+
+# ---------------------------------------------------------------- the item to review
+
+
+def _item(campaign: Campaign, sub: Submission, reg: Registration | None) -> Item:
+    """The assignment record of a submission: the creator's 单位, 专业领域 and recommending unit
+    from their registration, the topic direction from the answers (a direction typed in the
+    creator's own words is matched as a field, like their 专业领域)."""
+    direction = answers_of(sub).get("direction")
+    known = {d.id for d in campaign.topics.directions}
+    field = reg.field if reg else ""
+    if isinstance(direction, str) and direction not in known:
+        if direction and direction != OTHER_DIRECTION:
+            field = "、".join(part for part in (field, direction) if part)
+        direction = None
+    return Item(submission_id=sub.id, creator_id=sub.user_id, creator_field=field or "",
+                direction=direction if isinstance(direction, str) else None,
+                creator_unit=reg.unit if reg else "", recommender=reg.recommender if reg else "")
+
+
+async def _registrations(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Registration]:
+    """Each person's live registration (not erased; the newest), in one query."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    query = (select(Registration).where(Registration.user_id.in_(ids), Registration.status != RegistrationStatus.erased)
+             .order_by(Registration.id))
+    return {reg.user_id: reg for reg in (await session.execute(query)).scalars()}  # the newest wins
+
+
+async def item_of(session: AsyncSession, campaign: Campaign, sub: Submission) -> Item:
+    regs = await _registrations(session, [sub.user_id])
+    return _item(campaign, sub, regs.get(sub.user_id))
+
+
+# ---------------------------------------------------------------- assigning
+
+
+async def round_of(session: AsyncSession, submission_id: int, number: int, *, lock: bool = False) -> ReviewRound | None:
+    query = select(ReviewRound).where(ReviewRound.submission_id == submission_id, ReviewRound.number == number)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar()
+
+
+async def assignments_of(session: AsyncSession, round_id: int) -> list[ReviewAssignment]:
+    """Every assignment of a round, in any status, oldest first."""
+    query = select(ReviewAssignment).where(ReviewAssignment.round_id == round_id).order_by(ReviewAssignment.id)
+    return list((await session.execute(query)).scalars())
+
+
+def _pick(campaign: Campaign, item: Item, pool: list[Candidate], rows: list[ReviewAssignment]) -> list[int]:
+    """Reviewers to add to a round whose assignments are `rows`: as many as it is short, never
+    anyone already on it in any status."""
+    short = campaign.review.reviewers - sum(1 for a in rows if a.status in ACTIVE)
+    if short <= 0:
+        return []
+    exclude = frozenset(a.reviewer_id for a in rows)
+    return choose(item, pool, short, exclude=exclude, names=field_names(campaign))
+
+
+async def _assign(session: AsyncSession, campaign: Campaign, rnd: ReviewRound, sub: Submission, chosen: list[int],
+                  pool: list[Candidate], rows: list[ReviewAssignment], *, now: datetime,
+                  actor_id: int | None) -> None:
+    """An assignment per chosen reviewer (None -> assigned, due in due_days); the round reviewing
+    and the submission under review once someone is on it. The pool's loads and `rows` follow."""
+    due = now + timedelta(days=campaign.review.due_days)
+    for reviewer_id in chosen:
+        asg = ReviewAssignment(round_id=rnd.id, reviewer_id=reviewer_id, assigned_at=now, due_at=due)
+        await transition(session, asg, Asg.assigned, actor_id=actor_id, now=now)
+        rows.append(asg)
+        for i, cand in enumerate(pool):
+            if cand.user_id == reviewer_id:
+                pool[i] = dataclasses.replace(cand, open_load=cand.open_load + 1)
+    if chosen and rnd.status == Rnd.waiting:
+        await transition(session, rnd, Rnd.reviewing, actor_id=actor_id, now=now)
+    if chosen and sub.status == Sub.submitted:
+        sub.updated_at = now
+        await transition(session, sub, Sub.under_review, actor_id=actor_id, now=now)
+
+
+def _missing(campaign: Campaign, rows: list[ReviewAssignment]) -> int:
+    return max(0, campaign.review.reviewers - sum(1 for a in rows if a.status in ACTIVE))
+
+
+@dataclass(frozen=True)
+class RoundOpened:
+    round: ReviewRound
+    assigned: list[int]  # reviewer ids given the round now
+    missing: int  # reviewers still wanted (0: complete); the round waits in the queue for them
+
+
+async def open_round(session: AsyncSession, campaign: Campaign, sub: Submission, *, now: datetime,
+                     actor_id: int | None) -> RoundOpened:
+    """Called right after the submission went to `submitted` (the first time, after a return by
+    staff, or after 修改后再审 with `sub.round` already the next number): its round `sub.round`
+    gets its reviewers. With at least one the round is `reviewing` and the submission
+    `under_review` (no withdrawing from then on); with none the round is `waiting` (in the
+    operators' queue) and the submission stays `submitted`. A round of that number still waiting
+    (the submission was returned before anyone was found) is reused. ValueError when the
+    submission is not submitted, or its round `sub.round` is already decided or stopped."""
+    if sub.status != Sub.submitted:
+        raise ValueError(f"submission {sub.id} is {sub.status}, not submitted")
+    rnd = await round_of(session, sub.id, sub.round, lock=True)
+    if rnd is not None and rnd.status not in OPEN_ROUND:
+        raise ValueError(f"submission {sub.id}: round {sub.round} is {rnd.status}")
+    rows = await assignments_of(session, rnd.id) if rnd is not None else []
+    pool = await candidates(session)
+    chosen = _pick(campaign, await item_of(session, campaign, sub), pool, rows)
+    if rnd is None:
+        rnd = ReviewRound(submission_id=sub.id, number=sub.round, opened_at=now)
+        await transition(session, rnd, Rnd.reviewing if chosen else Rnd.waiting, actor_id=actor_id, now=now,
+                         reason=None if chosen else "no reviewer available")
+    await _assign(session, campaign, rnd, sub, chosen, pool, rows, now=now, actor_id=actor_id)
+    return RoundOpened(round=rnd, assigned=chosen, missing=_missing(campaign, rows))
+
+
+def _active_counts():
+    return (select(ReviewAssignment.round_id, func.count().label("n"))
+            .where(ReviewAssignment.status.in_(ACTIVE)).group_by(ReviewAssignment.round_id).subquery())
+
+
+async def assign_waiting(session: AsyncSession, campaign: Campaign, *, now: datetime,
+                         actor_id: int | None = None) -> list[tuple[int, int]]:
+    """Every open round short of reviewers (waiting, or reviewing with fewer active assignments
+    than the campaign wants) gets them where someone eligible exists, oldest round first (the
+    loads count what this call assigns). Returns (round id, reviewer id) of each new assignment.
+    Called when a reviewer joins or saves a profile, and by a job."""
+    active = _active_counts()
+    short = (select(ReviewRound.id)
+             .join(Submission, Submission.id == ReviewRound.submission_id)
+             .outerjoin(active, active.c.round_id == ReviewRound.id)
+             .where(ReviewRound.status.in_(OPEN_ROUND), Submission.status.in_(REVIEWABLE),
+                    func.coalesce(active.c.n, 0) < campaign.review.reviewers))
+    ids = list((await session.execute(short)).scalars())
+    if not ids:
+        return []
+    pool = await candidates(session)
+    if not pool:
+        return []
+    locked = (select(ReviewRound).where(ReviewRound.id.in_(ids)).order_by(ReviewRound.id)
+              .with_for_update().execution_options(populate_existing=True))
+    rounds = sorted((await session.execute(locked)).scalars(), key=lambda r: (r.opened_at, r.id))
+    subs = {s.id: s for s in (await session.execute(
+        select(Submission).where(Submission.id.in_({r.submission_id for r in rounds})))).scalars()}
+    regs = await _registrations(session, {s.user_id for s in subs.values()})
+    rows_of: dict[int, list[ReviewAssignment]] = defaultdict(list)
+    for asg in (await session.execute(select(ReviewAssignment).where(ReviewAssignment.round_id.in_(ids))
+                                      .order_by(ReviewAssignment.id))).scalars():
+        rows_of[asg.round_id].append(asg)
+    made: list[tuple[int, int]] = []
+    for rnd in rounds:
+        sub = subs[rnd.submission_id]
+        if rnd.status not in OPEN_ROUND or sub.status not in REVIEWABLE:
+            continue  # changed while we looked
+        rows = rows_of[rnd.id]
+        chosen = _pick(campaign, _item(campaign, sub, regs.get(sub.user_id)), pool, rows)
+        await _assign(session, campaign, rnd, sub, chosen, pool, rows, now=now, actor_id=actor_id)
+        made += [(rnd.id, reviewer_id) for reviewer_id in chosen]
+    return made
+
+
+async def _refill(session: AsyncSession, campaign: Campaign, rnd: ReviewRound, *, now: datetime,
+                  actor_id: int | None, only: int | None = None) -> tuple[int | None, bool]:
+    """After an assignment of the round closed: its replacement (`only` when given, else the next
+    by `choose`), and the round back to waiting when nobody is left on it. Returns (the new
+    reviewer or None, whether the round is waiting now)."""
+    sub = await session.get(Submission, rnd.submission_id)
+    rows = await assignments_of(session, rnd.id)
+    new: int | None = None
+    if sub is not None and sub.status in REVIEWABLE and rnd.status in OPEN_ROUND:
+        pool = await candidates(session)
+        chosen = [only] if only is not None else _pick(campaign, await item_of(session, campaign, sub), pool, rows)
+        await _assign(session, campaign, rnd, sub, chosen, pool, rows, now=now, actor_id=actor_id)
+        new = chosen[0] if chosen else None
+    if rnd.status == Rnd.reviewing and not any(a.status in ACTIVE for a in rows):
+        await transition(session, rnd, Rnd.waiting, actor_id=actor_id, now=now, reason="no reviewer left")
+    return new, rnd.status == Rnd.waiting
+
+
+async def _locked(session: AsyncSession, assignment_id: int) -> tuple[ReviewAssignment, ReviewRound] | None:
+    """The assignment and its round, both locked (the round first, as everywhere) and re-read."""
+    asg = await session.get(ReviewAssignment, assignment_id)
+    if asg is None:
+        return None
+    rnd = await session.get(ReviewRound, asg.round_id, with_for_update=True, populate_existing=True)
+    asg = await session.get(ReviewAssignment, assignment_id, with_for_update=True, populate_existing=True)
+    if asg is None or rnd is None:
+        return None
+    return asg, rnd
+
+
+class Declined(StrEnum):
+    done = "done"
+    missing = "missing"  # no such assignment
+    forbidden = "forbidden"  # not this person's (or they are no reviewer any more)
+    closed = "closed"  # theirs, but no longer open (reviewed, declined, reassigned, stopped)
+    no_reason = "no_reason"
+
+
+@dataclass(frozen=True)
+class DeclineOutcome:
+    result: Declined
+    assignment: ReviewAssignment | None = None
+    replacement: int | None = None  # the reviewer who got it instead
+    round_waiting: bool = False  # nobody is left on the round: it waits in the operators' queue
+
+
+async def decline(session: AsyncSession, campaign: Campaign, assignment_id: int, person: Person, reason: str, *,
+                  now: datetime) -> DeclineOutcome:
+    """The reviewer gives their open assignment back with a reason (policy decline_assignment):
+    it is declined, a replacement is sought at once (never anyone who was ever on the round), and
+    a round left with nobody active or reviewed goes back to waiting."""
+    found = await _locked(session, assignment_id)
+    if found is None:
+        return DeclineOutcome(Declined.missing)
+    asg, rnd = found
+    if not can(person, Action.decline_assignment, asg):
+        mine = asg.reviewer_id == person.id and can(person, Action.decline_assignment)
+        return DeclineOutcome(Declined.closed if mine else Declined.forbidden, asg if mine else None)
+    reason = (reason or "").strip()
+    if not reason:
+        return DeclineOutcome(Declined.no_reason, asg)
+    await transition(session, asg, Asg.declined, actor_id=person.id, reason=reason, now=now)
+    asg.decline_reason, asg.closed_at = reason, now
+    new, waiting = await _refill(session, campaign, rnd, now=now, actor_id=person.id)
+    return DeclineOutcome(Declined.done, asg, replacement=new, round_waiting=waiting)
+
+
+class Reassigned(StrEnum):
+    done = "done"
+    missing = "missing"
+    forbidden = "forbidden"  # not an operator
+    closed = "closed"  # the assignment is no longer open
+    not_reviewer = "not_reviewer"  # `to` does not hold the reviewer role
+    conflict = "conflict"  # `to` may not review this work (see ReassignOutcome.conflict)
+    on_round = "on_round"  # `to` is or was on this round already
+
+
+@dataclass(frozen=True)
+class ReassignOutcome:
+    result: Reassigned
+    assignment: ReviewAssignment | None = None  # the old one
+    new_reviewer: int | None = None
+    conflict: Conflict | None = None  # creator | same_unit | recommender, with Reassigned.conflict
+    round_waiting: bool = False
+
+
+async def reassign(session: AsyncSession, campaign: Campaign, assignment_id: int, staff: Person, *,
+                   to: int | None, now: datetime, reason: str | None = None) -> ReassignOutcome:
+    """An operator takes an open assignment from its reviewer (-> reassigned) and gives the round
+    to `to` (who must hold the reviewer role, have no conflict of interest and never have been on
+    the round: else refused, nothing changed) or, without `to`, to the next reviewer `choose`
+    finds (none: the round may go back to waiting)."""
+    if not can(staff, Action.assign_reviewers):
+        return ReassignOutcome(Reassigned.forbidden)
+    found = await _locked(session, assignment_id)
+    if found is None:
+        return ReassignOutcome(Reassigned.missing)
+    asg, rnd = found
+    if asg.status != Asg.assigned:
+        return ReassignOutcome(Reassigned.closed, asg)
+    if to is not None:
+        target = next((c for c in await candidates(session) if c.user_id == to), None)
+        if target is None:
+            return ReassignOutcome(Reassigned.not_reviewer, asg)
+        if any(a.reviewer_id == to for a in await assignments_of(session, rnd.id)):
+            return ReassignOutcome(Reassigned.on_round, asg)
+        sub = await session.get(Submission, rnd.submission_id)
+        why = conflict(await item_of(session, campaign, sub), target)
+        if why is not None:
+            return ReassignOutcome(Reassigned.conflict, asg, conflict=why)
+    await transition(session, asg, Asg.reassigned, actor_id=staff.id, reason=reason, now=now)
+    asg.closed_at = now
+    new, waiting = await _refill(session, campaign, rnd, now=now, actor_id=staff.id, only=to)
+    return ReassignOutcome(Reassigned.done, asg, new_reviewer=new, round_waiting=waiting)
+
+
+# ---------------------------------------------------------------- queues
+
+
+@dataclass(frozen=True)
+class ShortRound:
+    """A round short of reviewers: nobody eligible was found (yet)."""
+
+    round_id: int
+    submission_id: int
+    number: int
+    title: str
+    status: RoundStatus  # waiting (nobody on it) or reviewing (fewer than wanted)
+    missing: int
+    reviews_in: int  # reviews already submitted (operators may decide on them: policy decide_round)
+    since: datetime  # the last time a reviewer left it (declined, reassigned), else when it opened
+    age: timedelta
+
+
+@dataclass(frozen=True)
+class OpenAssignment:
+    assignment_id: int
+    round_id: int
+    submission_id: int
+    number: int  # the round
+    title: str
+    reviewer_id: int
+    reviewer_name: str  # "" when the reviewer's user row is gone
+    assigned_at: datetime
+    due_at: datetime
+    overdue: bool
+    age: timedelta  # since assigned
+
+
+@dataclass(frozen=True)
+class AwaitingDecision:
+    """A round with every reviewer's review in: the operators decide."""
+
+    round_id: int
+    submission_id: int
+    number: int
+    title: str
+    reviews_in: int
+    since: datetime  # the last review came in
+    age: timedelta
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    short: list[ShortRound]  # oldest first
+    open: list[OpenAssignment]  # soonest due first
+    to_decide: list[AwaitingDecision]  # oldest first
+
+
+def _name(user: User | None) -> str:
+    return " ".join(p for p in (user.first_name, user.last_name) if p) if user else ""
+
+
+def _open(asg: ReviewAssignment, rnd: ReviewRound, sub: Submission, user: User | None, now: datetime) -> OpenAssignment:
+    return OpenAssignment(assignment_id=asg.id, round_id=rnd.id, submission_id=sub.id, number=rnd.number,
+                          title=sub.title, reviewer_id=asg.reviewer_id, reviewer_name=_name(user),
+                          assigned_at=asg.assigned_at, due_at=asg.due_at, overdue=asg.due_at < now,
+                          age=now - asg.assigned_at)
+
+
+async def queue(session: AsyncSession, campaign: Campaign, *, now: datetime) -> ReviewQueue:
+    """What the operators see (policy assign_reviewers is the caller's to ask): rounds short of
+    reviewers, open assignments (overdue flagged), rounds whose reviews are all in. Ages from `now`.
+    Only rounds of submissions still in review (submitted, under_review). Two queries."""
+    rounds = (await session.execute(
+        select(ReviewRound, Submission).join(Submission, Submission.id == ReviewRound.submission_id)
+        .where(ReviewRound.status.in_(OPEN_ROUND), Submission.status.in_(REVIEWABLE))
+        .order_by(ReviewRound.opened_at, ReviewRound.id))).all()
+    ids = select(ReviewRound.id).join(Submission, Submission.id == ReviewRound.submission_id).where(
+        ReviewRound.status.in_(OPEN_ROUND), Submission.status.in_(REVIEWABLE))
+    rows = (await session.execute(
+        select(ReviewAssignment, Review.submitted_at, User)
+        .outerjoin(Review, Review.assignment_id == ReviewAssignment.id)
+        .outerjoin(User, User.id == ReviewAssignment.reviewer_id)
+        .where(ReviewAssignment.round_id.in_(ids)).order_by(ReviewAssignment.id))).all()
+    of_round: dict[int, list[tuple[ReviewAssignment, datetime | None, User | None]]] = defaultdict(list)
+    for asg, reviewed_at, user in rows:
+        of_round[asg.round_id].append((asg, reviewed_at, user))
+    short: list[ShortRound] = []
+    open_: list[OpenAssignment] = []
+    to_decide: list[AwaitingDecision] = []
+    for rnd, sub in rounds:
+        entries = of_round[rnd.id]
+        assigned = [(a, u) for a, _, u in entries if a.status == Asg.assigned]
+        done = [(a, at) for a, at, _ in entries if a.status == Asg.submitted]
+        missing = _missing(campaign, [a for a, _, _ in entries])
+        open_ += [_open(a, rnd, sub, u, now) for a, u in assigned]
+        if missing:
+            left = [a.closed_at for a, _, _ in entries if a.status not in ACTIVE and a.closed_at is not None]
+            since = max(left) if left else rnd.opened_at
+            short.append(ShortRound(rnd.id, sub.id, rnd.number, sub.title, rnd.status, missing, len(done), since,
+                                    now - since))
+        elif not assigned and done:
+            since = max((at or a.closed_at or rnd.opened_at) for a, at in done)
+            to_decide.append(AwaitingDecision(rnd.id, sub.id, rnd.number, sub.title, len(done), since, now - since))
+    short.sort(key=lambda s: (s.since, s.round_id))
+    open_.sort(key=lambda o: (o.due_at, o.assignment_id))
+    to_decide.sort(key=lambda d: (d.since, d.round_id))
+    return ReviewQueue(short=short, open=open_, to_decide=to_decide)
+
+
+async def queue_of(session: AsyncSession, reviewer_id: int, *, now: datetime) -> list[OpenAssignment]:
+    """A reviewer's open assignments (for /reviews), soonest due first. One query."""
+    rows = (await session.execute(
+        select(ReviewAssignment, ReviewRound, Submission, User)
+        .join(ReviewRound, ReviewRound.id == ReviewAssignment.round_id)
+        .join(Submission, Submission.id == ReviewRound.submission_id)
+        .outerjoin(User, User.id == ReviewAssignment.reviewer_id)
+        .where(ReviewAssignment.reviewer_id == reviewer_id, ReviewAssignment.status == Asg.assigned)
+        .order_by(ReviewAssignment.due_at, ReviewAssignment.id))).all()
+    return [_open(asg, rnd, sub, user, now) for asg, rnd, sub, user in rows]
