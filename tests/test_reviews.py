@@ -131,8 +131,8 @@ async def test_a_full_round_two_reviews_then_revise_then_feedback(session):
 
     # now R2 sees R1's scores, without R1's id or staff note; staff see everything
     seen = await reviews.reviews_visible_to(session, R2, rnd.id)
-    assert [(v.label, v.mine, v.reviewer_id, v.staff_note) for v in seen] == [
-        ("评审专家1", False, None, None), ("评审专家2", True, R2.id, None)]
+    assert [(v.number, v.mine, v.reviewer_id, v.staff_note) for v in seen] == [
+        (1, False, None, None), (2, True, R2.id, None)]
     assert seen[0].scores == scores(4, 5, 4, 2, 4, 5)
     staff_view = await reviews.reviews_visible_to(session, ADMIN, rnd.id)
     assert [(v.reviewer_id, v.staff_note) for v in staff_view] == [(R1.id, "疑似搬运片段，请核查"), (R2.id, None)]
@@ -162,13 +162,13 @@ async def test_a_full_round_two_reviews_then_revise_then_feedback(session):
         == ("reviewing", "decided", "请补充参考文献后再提交。")
 
     fb = await reviews.feedback(session, CAMPAIGN, rnd.id)
-    assert (fb.verdict, fb.verdict_label, fb.message, fb.round) == (Verdict.revise, "修改后再审", "请补充参考文献后再提交。", 1)
+    assert (fb.verdict, fb.message, fb.round) == (Verdict.revise, "请补充参考文献后再提交。", 1)
     assert [(c.name, c.mean_text) for c in fb.criteria] == [
         ("科学性", "4.5"), ("原创性", "4.5"), ("思想性", "3.5"), ("艺术性", "3.5"), ("通俗性", "3.5"),
         ("适于互联网传播", "4.5")]
     assert fb.weakest == "思想性"  # the first of the lowest means, in campaign order
-    assert [(c.label, c.text) for c in fb.comments] == [("评审专家1", "结构清楚，建议补充参考文献。"),
-                                                        ("评审专家2", "结尾仓促。")]
+    assert [(c.number, c.name, c.text) for c in fb.comments] == [(1, None, "结构清楚，建议补充参考文献。"),
+                                                                 (2, None, "结尾仓促。")]
     assert fb.revise_until == NOW + timedelta(days=16)
     text = repr(fb)
     for secret in (str(R1.id), str(R2.id), "疑似搬运片段", "评审甲", "评审乙"):
@@ -185,7 +185,8 @@ async def test_feedback_names_reviewers_when_the_campaign_is_not_anonymous_and_s
     assert (await reviews.decide(session, custom, rnd.id, ADMIN, "accept", "祝贺入选", now=NOW)).result \
         is DecideResult.decided
     fb = await reviews.feedback(session, custom, rnd.id)
-    assert [c.label for c in fb.comments] == ["评审甲"] and fb.revise_until is None and fb.verdict_label == "入选"
+    assert [(c.number, c.name) for c in fb.comments] == [(1, "评审甲")] and fb.revise_until is None
+    assert fb.verdict is Verdict.accept
     assert (await stored(session, Submission, rnd.submission_id)).status == SubmissionStatus.accepted
 
 
@@ -193,18 +194,19 @@ async def test_feedback_names_reviewers_when_the_campaign_is_not_anonymous_and_s
 
 
 @pytest.mark.parametrize(("values", "comment", "problem"), [
-    (scores(4, 5, 4, 6, 4, 5), "好", "artistic"),  # outside the scale
-    (scores(4, 5, 4, 0, 4, 5), "好", "artistic"),
-    (scores(4, 5, 4, "4.5", 4, 5), "好", "artistic"),
-    ({k: v for k, v in GOOD.items() if k != "original"}, "好", "original"),  # missing
-    (GOOD, "   ", "comment"),  # the words for the creator are required
-    ({**GOOD, "beauty": 3}, "好", "beauty"),  # not a criterion of this campaign
+    (scores(4, 5, 4, 6, 4, 5), "好", ("artistic", "score_invalid", {"criterion": "艺术性", "lo": 1, "hi": 5})),
+    (scores(4, 5, 4, 0, 4, 5), "好", ("artistic", "score_invalid", {"criterion": "艺术性", "lo": 1, "hi": 5})),
+    (scores(4, 5, 4, "4.5", 4, 5), "好", ("artistic", "score_invalid", {"criterion": "艺术性", "lo": 1, "hi": 5})),
+    ({k: v for k, v in GOOD.items() if k != "original"}, "好", ("original", "score_missing", {"criterion": "原创性"})),
+    (GOOD, "   ", ("comment", "comment_required", {})),  # the words for the creator are required
+    ({**GOOD, "beauty": 3}, "好", ("beauty", "unknown_criterion", {"id": "beauty"})),  # not of this campaign
 ])
 async def test_a_bad_review_is_refused_naming_what_to_fix_and_nothing_is_written(session, values, comment, problem):
     _, rnd, (a1, _) = await make_round(session)
     audit_before = await count(session, AuditEntry)
     out = await review(session, a1, R1, values, comment=comment)
-    assert out.result is ReviewResult.invalid and list(out.problems) == [problem]
+    assert out.result is ReviewResult.invalid
+    assert [(key, p.template, p.context) for key, p in out.problems.items()] == [problem]
     assert await count(session, Review) == 0
     assert (await stored(session, ReviewAssignment, a1.id)).status == AssignmentStatus.assigned
     assert await count(session, AuditEntry) == audit_before

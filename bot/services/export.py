@@ -37,7 +37,6 @@ from bot.campaign import CampaignError, Criterion
 from bot.services.scores import (
     DEFAULT_DISAGREEMENT,
     DEFAULT_SCALE,
-    RECOMMENDATION_LABELS,
     ReviewScores,
     aggregate,
 )
@@ -216,12 +215,12 @@ def export_xlsx(
                 review = row.reviews[i]
                 values.append(review.reviewer_id)
                 values += [review.scores[c.id] for c in criteria]
-                values += [RECOMMENDATION_LABELS[review.recommendation], review.comment]
+                values += [_label(_STATUS_LABELS, review.recommendation), review.comment]
             else:
                 values += [None] * (len(criteria) + 3)
         values += [c.mean_1dp for c in agg.criteria]
         values.append(("是" if agg.disagree else "否") if agg.review_count else "")
-        values.append(_label(RECOMMENDATION_LABELS, row.decision))
+        values.append(_label(_STATUS_LABELS, row.decision))
         _write_row(ws, values)
         for cell in ws[ws.max_row][first_mean_col - 1 : first_mean_col - 1 + len(criteria)]:
             cell.number_format = "0.0"

@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,9 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.campaign import Campaign, ReviewSettings
 from bot.services.policy import Action, can
 from bot.services.scores import (
-    RECOMMENDATION_LABELS,
     Aggregate,
     ReviewScores,
+    ScoreError,
     aggregate,
     validate_score,
 )
@@ -47,7 +48,6 @@ from storage.models import Review, ReviewAssignment, ReviewRound, Submission, Us
 from storage.statuses import AssignmentStatus, RoundStatus, SubmissionStatus, Verdict
 
 __all__ = [
-    "ANONYMOUS_LABEL",
     "CriterionFeedback",
     "DecideOutcome",
     "DecideResult",
@@ -69,7 +69,6 @@ __all__ = [
     "round_summary",
 ]
 
-ANONYMOUS_LABEL = "评审专家{n}"
 COMMENT_MAX = 3000
 NOTE_MAX = 3000
 SUBMISSION_AFTER = {Verdict.accept: SubmissionStatus.accepted, Verdict.revise: SubmissionStatus.revise,
@@ -123,7 +122,7 @@ class ReviewResult(StrEnum):
 
 @dataclass(frozen=True)
 class ReviewOutcome:
-    """`problems`: criterion id (or "comment", "staff_note", "recommendation") -> the reason, for
+    """`problems`: criterion id (or "comment", "staff_note", "recommendation") -> a Problem (template, values), for
     `invalid`. `round_complete`: with `recorded`, this review was the one that completed the round
     (the operators are to be told)."""
 
@@ -132,33 +131,42 @@ class ReviewOutcome:
     review: Review | None = None
     round_complete: bool = False
     progress: Progress | None = None
-    problems: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, Problem] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong with one answer of a review, for the form's error template
+    (`template` under content/templates/forms/errors/, with `context`)."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_review(campaign: Campaign, settings: ReviewSettings, scores: dict[str, int | str], comment: str,
-                  staff_note: str | None, recommendation: Verdict | str) -> tuple[dict[str, int], dict[str, str]]:
+                  staff_note: str | None, recommendation: Verdict | str) -> tuple[dict[str, int], dict[str, Problem]]:
     valid: dict[str, int] = {}
-    problems: dict[str, str] = {}
+    problems: dict[str, Problem] = {}
     for crit in campaign.criteria:
         if crit.id not in scores or scores[crit.id] is None:
-            problems[crit.id] = f"缺少“{crit.name}”的评分"
+            problems[crit.id] = Problem("score_missing", {"criterion": crit.name})
             continue
         try:
             valid[crit.id] = validate_score(scores[crit.id], settings.scale)
-        except ValueError as exc:
-            problems[crit.id] = f"“{crit.name}”：{exc}"
+        except ScoreError as exc:
+            problems[crit.id] = Problem("score_invalid", {"criterion": crit.name, "lo": exc.lo, "hi": exc.hi})
     known = {c.id for c in campaign.criteria}
     for unknown in sorted(set(scores) - known):
-        problems[unknown] = f"没有这项评审标准：{unknown}"
+        problems[unknown] = Problem("unknown_criterion", {"id": unknown})
     text = (comment or "").strip()
     if not text:
-        problems["comment"] = "请填写给申报人的评审意见"
+        problems["comment"] = Problem("comment_required")
     elif len(text) > COMMENT_MAX:
-        problems["comment"] = f"评审意见不能超过 {COMMENT_MAX} 字"
+        problems["comment"] = Problem("too_long", {"limit": COMMENT_MAX})
     if staff_note is not None and len(staff_note.strip()) > NOTE_MAX:
-        problems["staff_note"] = f"给工作人员的备注不能超过 {NOTE_MAX} 字"
+        problems["staff_note"] = Problem("too_long", {"limit": NOTE_MAX})
     if str(recommendation) not in {v.value for v in Verdict}:
-        problems["recommendation"] = "请选择评审建议"
+        problems["recommendation"] = Problem("recommendation_required")
     return valid, problems
 
 
@@ -208,11 +216,11 @@ async def record_review(session: AsyncSession, campaign: Campaign, assignment_id
 @dataclass(frozen=True)
 class ReviewView:
     """A submitted review as the viewer may see it. For a reviewer looking at the others' reviews
-    `reviewer_id` and `staff_note` are None (`mine` tells their own). `label`: 评审专家1, 2, … in
-    assignment order."""
+    `reviewer_id` and `staff_note` are None (`mine` tells their own). `number`: 1, 2, … in
+    assignment order (templates show 评审专家1, 2, …)."""
 
     assignment_id: int
-    label: str
+    number: int
     reviewer_id: int | None
     mine: bool
     scores: dict[str, int]
@@ -231,7 +239,7 @@ async def _submitted(session: AsyncSession, round_id: int) -> list[tuple[ReviewA
 
 def _view(n: int, asg: ReviewAssignment, review: Review, viewer: int | None, full: bool) -> ReviewView:
     mine = asg.reviewer_id == viewer
-    return ReviewView(assignment_id=asg.id, label=ANONYMOUS_LABEL.format(n=n),
+    return ReviewView(assignment_id=asg.id, number=n,
                       reviewer_id=asg.reviewer_id if full or mine else None, mine=mine,
                       scores=json.loads(review.scores), recommendation=Verdict(review.recommendation),
                       comment=review.comment, staff_note=review.staff_note if full or mine else None,
@@ -363,7 +371,8 @@ class CriterionFeedback:
 
 @dataclass(frozen=True)
 class FeedbackComment:
-    label: str  # 评审专家1 (anonymous), or the reviewer's name when the campaign is not anonymous
+    number: int  # 1, 2, … (templates show 评审专家1, 2, …)
+    name: str | None  # the reviewer's name when the campaign is not anonymous, else None
     text: str
 
 
@@ -375,7 +384,6 @@ class Feedback:
     title: str
     round: int
     verdict: Verdict
-    verdict_label: str  # 入选 / 修改后再审 / 不入选
     message: str
     criteria: list[CriterionFeedback]
     comments: list[FeedbackComment]
@@ -383,10 +391,9 @@ class Feedback:
     revise_until: datetime | None  # 修改后再审: the deadline of the next round
 
 
-async def _name(session: AsyncSession, user_id: int) -> str:
+async def _name(session: AsyncSession, user_id: int) -> str | None:
     user = await session.get(User, user_id)
-    name = " ".join(p for p in (user.first_name, user.last_name) if p) if user else ""
-    return name or "评审专家"
+    return " ".join(p for p in (user.first_name, user.last_name) if p) or None if user else None
 
 
 async def feedback(session: AsyncSession, campaign: Campaign, round_id: int) -> Feedback | None:
@@ -401,11 +408,11 @@ async def feedback(session: AsyncSession, campaign: Campaign, round_id: int) -> 
     agg = _aggregate(campaign, settings, views)
     comments = []
     for view in views:
-        label = view.label if settings.anonymous else await _name(session, view.reviewer_id or 0)
-        comments.append(FeedbackComment(label, view.comment))
+        name = None if settings.anonymous else await _name(session, view.reviewer_id or 0)
+        comments.append(FeedbackComment(view.number, name, view.comment))
     verdict = Verdict(rnd.decision)
     return Feedback(submission_id=sub.id, title=sub.title, round=rnd.number, verdict=verdict,
-                    verdict_label=RECOMMENDATION_LABELS[verdict.value], message=rnd.decision_message or "",
+                    message=rnd.decision_message or "",
                     criteria=[CriterionFeedback(c.name, c.mean_text) for c in agg.criteria],
                     comments=comments, weakest=agg.weakest.name if agg.weakest else None,
                     revise_until=rnd.revise_until if verdict is Verdict.revise else None)

@@ -29,10 +29,10 @@ __all__ = [
     "DEFAULT_DISAGREEMENT",
     "DEFAULT_SCALE",
     "RECOMMENDATIONS",
-    "RECOMMENDATION_LABELS",
     "Aggregate",
     "CriterionScore",
     "ReviewScores",
+    "ScoreError",
     "aggregate",
     "round_half_up",
     "validate_scale",
@@ -43,7 +43,6 @@ DEFAULT_SCALE: tuple[int, int] = (1, 5)
 DEFAULT_DISAGREEMENT = 2  # points: reviewers further apart than this on one criterion are flagged
 
 RECOMMENDATIONS: tuple[str, ...] = ("accept", "revise", "reject")  # storage.statuses.Verdict's values
-RECOMMENDATION_LABELS: dict[str, str] = {"accept": "入选", "revise": "修改后再审", "reject": "不入选"}
 
 
 def _is_int(value: object) -> bool:
@@ -81,10 +80,6 @@ class ReviewScores:
             )
         object.__setattr__(self, "recommendation", rec)
         object.__setattr__(self, "scores", dict(self.scores))
-
-    @property
-    def recommendation_label(self) -> str:
-        return RECOMMENDATION_LABELS[self.recommendation]
 
 
 def round_half_up(value: Fraction | int | float, places: int = 1) -> float:
@@ -235,27 +230,35 @@ def aggregate(
     )
 
 
+class ScoreError(ValueError):
+    """Not a whole number on the scale: the words for the reviewer are a template's (lo, hi)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        super().__init__(f"a score is a whole number from {lo} to {hi}")
+        self.lo, self.hi = lo, hi
+
+
 _SCORE_RE = re.compile(r"-?\d{1,6}")
 
 
 def validate_score(value: str | int, scale: tuple[int, int] = DEFAULT_SCALE) -> int:
     """A score typed in the review form: "4", " ５ " (full width), "4分" -> an int on the scale.
-    Raises ValueError with a message for the reviewer (Chinese) for anything else: "", "4.5",
-    "四", a number outside the scale."""
+    Raises ScoreError (a ValueError carrying the scale, for the form's error template) for anything
+    else: "", "4.5", "四", a number outside the scale."""
     lo, hi = validate_scale(scale)
-    problem = f"请输入 {lo} 到 {hi} 之间的整数分数"
+    problem = ScoreError(lo, hi)
     if isinstance(value, bool):
-        raise ValueError(problem)
+        raise problem
     if _is_int(value):
         number = value
     elif isinstance(value, str):
         text = unicodedata.normalize("NFKC", value).strip()
         text = text.removesuffix("分").strip()
         if not _SCORE_RE.fullmatch(text):
-            raise ValueError(problem)
+            raise problem
         number = int(text)
     else:
-        raise ValueError(problem)
+        raise problem
     if not lo <= number <= hi:
-        raise ValueError(problem)
+        raise problem
     return number
