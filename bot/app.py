@@ -161,7 +161,8 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
     bot = build_bot(settings)
     if not intake:
         app.dispatcher["inbox"].shared = True  # a worker is never alone: it must not take others' work
-    scheduler = build_scheduler(settings, app.sessionmaker, shared=app.dispatcher["inbox"].shared)
+    scheduler = build_scheduler(settings, app.sessionmaker, shared=app.dispatcher["inbox"].shared,
+                                given={"campaign": app.campaign, "texts": app.texts})
     sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
     inbox_runner = app.dispatcher["inbox"]
     try:

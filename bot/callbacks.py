@@ -28,6 +28,7 @@ class Section(StrEnum):
     pending = "pending"  # registrations waiting for a decision (/pending)
     bigfiles = "big"  # files too big to check here (/bigfiles)
     questions = "qs"  # open questions (/questions)
+    review_queue = "rq"  # review rounds waiting for reviewers or a decision (/review_queue)
 
 
 JOINED = frozenset({"pg", "fx"})  # actions whose argument follows "_" (the others' follows ".")
@@ -120,7 +121,8 @@ class ManualCheckCB(CallbackData, prefix="mc"):
 class SubAction(StrEnum):
     """What a button does to one's own application (SubCB)."""
 
-    open = "open"  # the card
+    open = "open"  # the card, in place of the message pressed
+    show = "show"  # the card as a new message (a notification's button: the notification stays)
     page = "pg"  # arg: a page of the card's files
     later = "later"
     upload = "upload"
@@ -136,6 +138,7 @@ class SubAction(StrEnum):
     copy = "copy"
     replace = "replace"
     replace_no = "replace_no"
+    feedback = "feedback"  # arg: a decided review round's number (its feedback in full)
 
 
 class SubCB(Acted, CallbackData, prefix="s"):
@@ -161,6 +164,8 @@ class FileCB(Acted, CallbackData, prefix="sf"):
 class StaffAction(StrEnum):
     open = "open"
     page = "pg"  # arg: a page of the card's files
+    audit = "audit"  # arg: a page of the application's audit trail
+    disqualify = "dq"  # 取消资格: the disqualify form
 
 
 class StaffSubCB(Acted, CallbackData, prefix="ss"):
@@ -207,3 +212,58 @@ def fresh(stamp: str | None, now: datetime, minutes: int = CONFIRM_MINUTES) -> b
     except ValueError:
         return False
     return -1 <= int(now.timestamp()) // 60 - made <= minutes
+
+
+# ---------------------------------------------------------------- expert review (issue 10)
+
+
+class ReviewAction(StrEnum):
+    """A reviewer's buttons on one of their assignments (ReviewCB). Owner: bot/handlers/reviews/reviewer.py."""
+
+    open = "open"  # the review card: the application's answers, the check report
+    files = "files"  # the application's files, sent by file_id
+    start = "start"  # the review form
+    decline = "decline"  # give it back, with a reason (a form)
+    page = "pg"  # arg: a page of the card's file list
+    queue = "queue"  # /reviews' list (id 0), arg: the page
+    profile = "profile"  # the reviewer profile form (id 0)
+
+
+class ReviewCB(Acted, CallbackData, prefix="rv"):
+    """A reviewer's assignment (`id`: review_assignments.id). The handler checks it is theirs."""
+
+    id: int
+    action: ReviewAction
+    arg: str = ""
+
+
+class RoundAction(StrEnum):
+    """Operators' buttons on one review round (RoundCB). Owner: bot/handlers/reviews/staff.py."""
+
+    open = "open"  # the round's summary: reviews, aggregate, progress
+    decide = "decide"  # the decision form
+    reassign = "reassign"  # arg: an assignment id (pick who gets it next)
+    pick = "pick"  # arg: "<assignment id>-<reviewer id>" (0: the next one found): reassign to them
+
+
+class RoundCB(Acted, CallbackData, prefix="rd"):
+    """A review round (`id`: review_rounds.id), for operators (the filter checks the policy)."""
+
+    id: int
+    action: RoundAction
+    arg: str = ""
+
+
+class ListAction(StrEnum):
+    """Operators' /submissions list (SubListCB). Owner: bot/handlers/reviews/staff.py."""
+
+    page = "pg"  # arg: the page
+    filter = "fl"  # arg: a filter to set, e.g. "status=under_review"
+
+
+class SubListCB(Acted, CallbackData, prefix="sl"):
+    """/submissions with its filters packed in `q` (short codes, see the handler) and a page."""
+
+    q: str
+    action: ListAction
+    arg: str = ""

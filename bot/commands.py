@@ -19,9 +19,9 @@ COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.creator: ("start", "apply", "mywork", "register", "profile", "ask", "rules", "contact", "help", "mydata",
                    "cancel"),
     Role.tutor: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
-    Role.reviewer: ("start", "ask", "rules", "contact", "help", "mydata", "cancel"),
-    Role.admin: ("start", "pending", "bigfiles", "questions", "staff", "invite", "deadletters", "rules", "contact",
-                 "help", "cancel"),
+    Role.reviewer: ("start", "reviews", "myfields", "ask", "rules", "contact", "help", "mydata", "cancel"),
+    Role.admin: ("start", "pending", "review_queue", "submissions", "bigfiles", "questions", "export", "staff", "invite",
+                 "revoke", "deadletters", "rules", "contact", "help", "cancel"),
 }
 RANK = (Role.admin, Role.reviewer, Role.tutor, Role.creator)
 

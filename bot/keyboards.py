@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import CategoryCB, InquiryCB, InviteCB, MenuCB, Section
+from bot.callbacks import CategoryCB, InquiryCB, InviteCB, MenuCB, ReviewAction, ReviewCB, Section
 from bot.render import Texts
 from bot.services.inquiries import InquiryView
 from bot.services.staff import Waiting
@@ -22,7 +22,7 @@ MENU_SECTIONS = (Section.about, Section.categories, Section.directions, Section.
 
 
 def main_menu(texts: Texts, person: Person | None, waiting: Waiting | None = None) -> InlineKeyboardMarkup:
-    """The main menu; `waiting` (operators only) puts their three lists, with counts, on top."""
+    """The main menu; `waiting` (operators only) puts their lists, with counts, on top."""
     # built by hand: the menu is on the hot path and InlineKeyboardBuilder deep-copies every button
     buttons = [button(texts, f"menu.{s.value}", MenuCB(section=s).pack()) for s in MENU_SECTIONS]
     if person is not None and person.has(Role.admin):
@@ -30,8 +30,10 @@ def main_menu(texts: Texts, person: Person | None, waiting: Waiting | None = Non
     work = [button(texts, "menu.apply", MenuCB(section=Section.apply).pack()),
             button(texts, "menu.mywork", MenuCB(section=Section.mywork).pack())]
     rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], work, *in_rows(buttons, 2)]
+    if person is not None and person.has(Role.reviewer):  # their review queue first
+        rows.insert(0, [button(texts, "menu.reviews", ReviewCB(id=0, action=ReviewAction.queue).pack())])
     if waiting is not None:
-        rows.insert(0, staff_lists(texts, waiting))
+        rows[0:0] = in_rows(staff_lists(texts, waiting), 2)
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -39,7 +41,8 @@ def staff_lists(texts: Texts, waiting: Waiting) -> list[InlineKeyboardButton]:
     """Operators: a button to each list of what waits for them, with its count."""
     return [button(texts, "staff.pending", MenuCB(section=Section.pending).pack(), n=waiting.registrations),
             button(texts, "staff.bigfiles", MenuCB(section=Section.bigfiles).pack(), n=waiting.big_files),
-            button(texts, "staff.questions", MenuCB(section=Section.questions).pack(), n=waiting.questions)]
+            button(texts, "staff.questions", MenuCB(section=Section.questions).pack(), n=waiting.questions),
+            button(texts, "staff.reviews", MenuCB(section=Section.review_queue).pack(), n=waiting.reviews)]
 
 
 def questions_list(texts: Texts, questions: Iterable[InquiryView]) -> InlineKeyboardMarkup:

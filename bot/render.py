@@ -1,7 +1,8 @@
 """Every text the user sees: Jinja2 templates (HTML, autoescaped) and button labels, from content/.
 
 Templates are `content/templates/<name>.j2`; button labels live in `content/templates/labels.toml`
-so all user-facing words are edited in one folder.
+and, for a feature with a folder of its own, in that folder's `labels.toml` (merged in: a key defined
+twice is an error), so all user-facing words are edited in one folder.
 """
 
 from __future__ import annotations
@@ -50,7 +51,11 @@ class Texts:
     @cached_property
     def labels(self) -> dict[str, Any]:
         with open(self.folder / "labels.toml", "rb") as fh:
-            return tomllib.load(fh)
+            merged = tomllib.load(fh)
+        for extra in sorted(self.folder.glob("*/labels.toml")):
+            with open(extra, "rb") as fh:
+                _merge(merged, tomllib.load(fh), str(extra.relative_to(self.folder)))
+        return merged
 
     def label(self, key: str, /, **context: Any) -> str:
         """A button label by dotted key, e.g. label("menu.rules")."""
@@ -61,6 +66,17 @@ class Texts:
 
     def _local(self, value: datetime, fmt: str = "%Y年%m月%d日 %H:%M") -> str:
         return value.astimezone(self.tz).strftime(fmt)
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any], source: str, path: str = "") -> None:
+    for key, value in extra.items():
+        here = f"{path}{key}"
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value, source, f"{here}.")
+        elif key in into:
+            raise ValueError(f"label {here} is defined twice (again in {source})")
+        else:
+            into[key] = value
 
 
 def human_size(num: int | float) -> str:

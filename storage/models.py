@@ -238,7 +238,8 @@ class SubmissionFile(Base):
     """A file of a submission and what the checks found in it."""
 
     __tablename__ = "submission_files"
-    __table_args__ = (UniqueConstraint("submission_id", "file_unique_id"),)
+    # a file once per round (修改后再审 copies the decided round's files to the next)
+    __table_args__ = (UniqueConstraint("submission_id", "round", "file_unique_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), index=True)

@@ -28,8 +28,11 @@ class SubmissionStatus(StrEnum):
     disqualified = "disqualified"  # 取消资格 (通知七(一)): at any stage, with a reason; nothing follows
 
 
-# an application's files may still change (replaced, removed, uploaded) in these
-SUBMISSION_EDITABLE = frozenset({SubmissionStatus.draft, SubmissionStatus.returned})
+# an application's files may still change (replaced, removed, uploaded) in these (修改后再审: the files
+# of the next round, copied from the decided one when it was decided)
+SUBMISSION_EDITABLE = frozenset({SubmissionStatus.draft, SubmissionStatus.returned, SubmissionStatus.revise})
+# its answers may be edited in these
+ANSWERS_EDITABLE = frozenset({SubmissionStatus.draft, SubmissionStatus.revise})
 
 
 class FileStatus(StrEnum):

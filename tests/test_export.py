@@ -10,20 +10,15 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.campaign import load_campaign
-from bot.services.export import (
-    AUDIT_SHEET,
-    BASE_HEADERS,
-    SUBMISSIONS_SHEET,
-    AuditRow,
-    ExportRow,
-    export_xlsx,
-    safe_text,
-)
+from bot.render import Texts
+from bot.services.export import AuditRow, ExportRow, ExportWords, export_xlsx, safe_text
 from bot.services.scores import ReviewScores
 
 CRITERIA = load_campaign(Path("content/campaign.toml")).criteria
 IDS = [c.id for c in CRITERIA]
 NAMES = [c.name for c in CRITERIA]
+WORDS = ExportWords.of(Texts().labels["export"])  # the words of content/templates/review_staff/labels.toml
+SUBMISSIONS_SHEET, AUDIT_SHEET, BASE_HEADERS = WORDS.submissions_sheet, WORDS.audit_sheet, WORDS.base_headers
 
 
 def scores(*values: int) -> dict[str, int]:
@@ -70,7 +65,7 @@ AUDIT = [
 
 
 def test_sheets_and_header_row() -> None:
-    wb = read(export_xlsx([row()], AUDIT, CRITERIA))
+    wb = read(export_xlsx([row()], AUDIT, CRITERIA, WORDS))
     assert wb.sheetnames == [SUBMISSIONS_SHEET, AUDIT_SHEET] == ["申报与评审", "操作记录"]
     header = values(wb[SUBMISSIONS_SHEET])[0]
     per_reviewer = lambda i: [f"评审{i}·评审人", *[f"评审{i}·{n}" for n in NAMES], f"评审{i}·建议", f"评审{i}·评语"]  # noqa: E731
@@ -91,7 +86,7 @@ def test_one_row_per_round_with_scores_means_and_decision() -> None:
         row(submission_id=12, applicant="李四", kind="topic", category="选题", title="海洋塑料",
             status="under_review", decision=None, reviews=[]),
     ]
-    ws = read(export_xlsx(rows, [], CRITERIA))[SUBMISSIONS_SHEET]
+    ws = read(export_xlsx(rows, [], CRITERIA, WORDS))[SUBMISSIONS_SHEET]
     table = values(ws)
     col = header_map(ws)
     assert len(table) == 4
@@ -119,23 +114,23 @@ def test_one_row_per_round_with_scores_means_and_decision() -> None:
 
 def test_means_round_half_up_like_the_chat() -> None:
     four = [ReviewScores(i, scores(s, 3, 3, 3, 3, 3), "accept", "") for i, s in enumerate([5, 4, 4, 4], start=1)]
-    ws = read(export_xlsx([row(reviews=four)], [], CRITERIA))[SUBMISSIONS_SHEET]
+    ws = read(export_xlsx([row(reviews=four)], [], CRITERIA, WORDS))[SUBMISSIONS_SHEET]
     assert values(ws)[1][header_map(ws)["均分·科学性"]] == 4.3  # 4.25
 
 
 def test_columns_follow_the_most_reviewers_any_row_has() -> None:
     three = [ReviewScores(i, scores(3, 3, 3, 3, 3, 3), "accept", "") for i in (1, 2, 3)]
-    ws = read(export_xlsx([row(reviews=three[:1]), row(reviews=three)], [], CRITERIA))[SUBMISSIONS_SHEET]
+    ws = read(export_xlsx([row(reviews=three[:1]), row(reviews=three)], [], CRITERIA, WORDS))[SUBMISSIONS_SHEET]
     col = header_map(ws)
     assert "评审3·科学性" in col and "评审4·科学性" not in col
     one = values(ws)[1]
     assert one[col["评审1·科学性"]] == 3 and one[col["评审2·科学性"]] is None and one[col["评审3·评审人"]] is None
-    ws = read(export_xlsx([row(reviews=[])], [], CRITERIA))[SUBMISSIONS_SHEET]
+    ws = read(export_xlsx([row(reviews=[])], [], CRITERIA, WORDS))[SUBMISSIONS_SHEET]
     assert not any(str(h).startswith("评审1") for h in values(ws)[0])
 
 
 def test_the_audit_sheet_in_shanghai_time() -> None:
-    ws = read(export_xlsx([], AUDIT, CRITERIA))[AUDIT_SHEET]
+    ws = read(export_xlsx([], AUDIT, CRITERIA, WORDS))[AUDIT_SHEET]
     table = values(ws)
     assert table[0] == ["时间（Asia/Shanghai）", "对象", "对象编号", "原状态", "新状态", "操作人", "原因"]
     assert table[1] == [datetime(2024, 2, 1, 1, 5, 9), "申报", 11, "已提交", "评审中", "系统", None]
@@ -146,20 +141,20 @@ def test_the_audit_sheet_in_shanghai_time() -> None:
 
 def test_another_time_zone_and_unknown_labels_pass_through() -> None:
     audit = [AuditRow(datetime(2024, 1, 1, tzinfo=UTC), "academy_lessons", 1, "x", "y", 1, "r")]
-    ws = read(export_xlsx([row(status="mystery")], audit, CRITERIA, timezone="UTC"))
+    ws = read(export_xlsx([row(status="mystery")], audit, CRITERIA, WORDS, timezone="UTC"))
     assert values(ws[AUDIT_SHEET])[1][:5] == [datetime(2024, 1, 1), "academy_lessons", 1, "x", "y"]
     assert values(ws[SUBMISSIONS_SHEET])[1][7] == "mystery"
 
 
 def test_a_naive_audit_time_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
-        export_xlsx([], [AuditRow(datetime(2024, 1, 1), "submissions", 1, None, "draft", 1, None)], CRITERIA)
+        export_xlsx([], [AuditRow(datetime(2024, 1, 1), "submissions", 1, None, "draft", 1, None)], CRITERIA, WORDS)
 
 
 def test_a_bad_review_is_refused_naming_the_criterion() -> None:
     bad = [ReviewScores(1, {**scores(3, 3, 3, 3, 3, 3), "artistic": 9}, "accept", "")]
     with pytest.raises(ValueError, match="artistic"):
-        export_xlsx([row(reviews=bad)], [], CRITERIA)
+        export_xlsx([row(reviews=bad)], [], CRITERIA, WORDS)
 
 
 @pytest.mark.parametrize("typed", ['=HYPERLINK("http://evil.example","点我")', "+1+1", "-2+3", "@SUM(A1)", "\t=1"])
@@ -168,6 +163,7 @@ def test_formula_like_text_is_stored_as_text(typed: str) -> None:
         [row(title=typed, applicant=typed, reviews=[ReviewScores(1, scores(3, 3, 3, 3, 3, 3), "accept", typed)])],
         [AuditRow(datetime(2024, 1, 1, tzinfo=UTC), "submissions", 1, None, "draft", 1, typed)],
         CRITERIA,
+        WORDS,
     )
     wb = read(data)
     ws = wb[SUBMISSIONS_SHEET]
@@ -189,7 +185,7 @@ def _sheet_xml(data: bytes) -> bytes:
 
 
 def test_control_characters_do_not_break_the_file() -> None:
-    ws = read(export_xlsx([row(title="黑洞\x00\x0b的\x1f秘密")], [], CRITERIA))[SUBMISSIONS_SHEET]
+    ws = read(export_xlsx([row(title="黑洞\x00\x0b的\x1f秘密")], [], CRITERIA, WORDS))[SUBMISSIONS_SHEET]
     assert ws["F2"].value == "黑洞的秘密"
 
 

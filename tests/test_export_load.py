@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.campaign import load_campaign
-from bot.services.export import AUDIT_SHEET, BASE_HEADERS, SUBMISSIONS_SHEET, export_xlsx, load_export
+from bot.render import Texts
+from bot.services.export import ExportWords, export_xlsx, load_export
 from bot.services.transitions import transition
 from bot.services.users import upsert_user
 from storage.db import make_engine
@@ -24,6 +25,8 @@ from tests.conftest import ADMIN_ID, approve_creator
 
 CAMPAIGN = load_campaign(Path("content/campaign.toml"))
 IDS = [c.id for c in CAMPAIGN.criteria]
+WORDS = ExportWords.of(Texts().labels["export"])
+SUBMISSIONS_SHEET, AUDIT_SHEET, BASE_HEADERS = WORDS.submissions_sheet, WORDS.audit_sheet, WORDS.base_headers
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 REGISTERED, UNREGISTERED = 880001, 880002
 R1, R2, R3 = 880011, 880012, 880013
@@ -116,7 +119,7 @@ async def test_the_export_has_a_row_per_round_with_reviews_and_decision_and_the_
     assert len(audit) == audit_total
     assert [a.at for a in audit] == sorted(a.at for a in audit)
 
-    wb = read(export_xlsx(rows, audit, CAMPAIGN.criteria, timezone=CAMPAIGN.timezone))
+    wb = read(export_xlsx(rows, audit, CAMPAIGN.criteria, WORDS, timezone=CAMPAIGN.timezone))
     sheet = [list(r) for r in wb[SUBMISSIONS_SHEET].iter_rows(values_only=True)]
     header, body = sheet[0], sheet[1:]
     assert len(body) == 3
@@ -147,5 +150,5 @@ async def test_an_empty_database_exports_headers_only(maker):
     async with maker() as session:
         rows, audit = await load_export(session, CAMPAIGN)
     assert rows == [] and audit == []
-    wb = read(export_xlsx(rows, audit, CAMPAIGN.criteria))
+    wb = read(export_xlsx(rows, audit, CAMPAIGN.criteria, WORDS))
     assert len(list(wb[SUBMISSIONS_SHEET].iter_rows())) == 1

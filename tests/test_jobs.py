@@ -75,12 +75,14 @@ async def test_a_message_held_until_morning_is_released_by_the_job_then_delivere
 
 
 async def test_the_table_builds_a_scheduler_with_each_job_and_its_trigger(app):
-    single = build_scheduler(app.settings, app.sessionmaker, shared=False)
-    assert {job.id for job in single.get_jobs()} == {"prune_updates", "release_held_outbox"}
-    shared = build_scheduler(app.settings, app.sessionmaker, shared=True, clock=lambda: NOW + timedelta(hours=10))
+    given = {"campaign": app.campaign, "texts": app.texts}
+    single = build_scheduler(app.settings, app.sessionmaker, shared=False, given=given)
+    assert {job.id for job in single.get_jobs()} == {"prune_updates", "release_held_outbox", "assign_waiting_rounds"}
+    shared = build_scheduler(app.settings, app.sessionmaker, shared=True, clock=lambda: NOW + timedelta(hours=10),
+                             given=given)
     every = {job.id: job.trigger.interval for job in shared.get_jobs()}
     assert every == {"prune_updates": timedelta(hours=6), "release_stale": timedelta(minutes=5),
-                     "release_held_outbox": timedelta(minutes=1)}
+                     "release_held_outbox": timedelta(minutes=1), "assign_waiting_rounds": timedelta(minutes=10)}
     assert {job.id for job in JOBS} == set(every)
     assert str(shared.timezone) == app.settings.timezone
 

@@ -39,8 +39,8 @@ ROLE_LEVEL = {
 # the owner's own application: action -> the statuses in which they may
 OWNER = {
     Action.view_submission: set(S),
-    Action.edit_submission: {S.draft},
-    Action.change_files: {S.draft, S.returned},
+    Action.edit_submission: {S.draft, S.revise},  # revise: its answers for the next round
+    Action.change_files: {S.draft, S.returned, S.revise},
     Action.submit_submission: {S.draft, S.returned, S.revise},  # revise: the next review round
     Action.withdraw_submission: {S.submitted, S.returned},
     Action.delete_submission: {S.draft},

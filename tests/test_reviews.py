@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.campaign import ReviewSettings, load_campaign
-from bot.services import reviews
+from bot.services import reviews, submissions
 from bot.services.reviews import DecideResult, DisqualifyResult, ReviewResult
 from bot.services.transitions import transition
 from bot.services.users import Person, Role, upsert_user
 from storage.db import make_engine
-from storage.models import AuditEntry, Review, ReviewAssignment, ReviewRound, Submission
-from storage.statuses import AssignmentStatus, RoundStatus, SubmissionStatus, Verdict
+from storage.models import AuditEntry, Review, ReviewAssignment, ReviewRound, Submission, SubmissionFile
+from storage.statuses import AssignmentStatus, FileStatus, RoundStatus, SubmissionStatus, Verdict
 
 CAMPAIGN = load_campaign(Path("content/campaign.toml"))
 IDS = [c.id for c in CAMPAIGN.criteria]
@@ -67,6 +67,9 @@ async def make_round(session, reviewers=(R1, R2)) -> tuple[Submission, ReviewRou
     sub = Submission(user_id=CREATOR.id, kind="work", category="video", title="黑洞是怎样形成的",
                      answers=json.dumps({"direction": "frontier"}), status=None)
     await transition(session, sub, SubmissionStatus.draft, actor_id=CREATOR.id, now=NOW)
+    video = SubmissionFile(submission_id=sub.id, file_id="vid-1", file_unique_id="u-vid-1", file_name="黑洞.mp4",
+                           file_size=1000, sent_as="document", created_at=NOW)
+    await transition(session, video, FileStatus.passed, actor_id=CREATOR.id, now=NOW)
     await transition(session, sub, SubmissionStatus.submitted, actor_id=CREATOR.id, now=NOW)
     await transition(session, sub, SubmissionStatus.under_review, actor_id=None, now=NOW)
     rnd = ReviewRound(submission_id=sub.id, number=1, opened_at=NOW)
@@ -154,8 +157,13 @@ async def test_a_full_round_two_reviews_then_revise_then_feedback(session):
     assert row.decided_at == NOW + timedelta(days=2)
     assert row.revise_until == NOW + timedelta(days=16)  # revise_days 14 by default
     saved = await stored(session, Submission, sub.id)
-    assert saved.status == SubmissionStatus.revise and saved.round == 1  # the next round is the creator's to start
+    # the next round's files begin as a copy of round 1's; the round itself opens when the creator resubmits
+    assert saved.status == SubmissionStatus.revise and saved.round == 2
     assert await count(session, ReviewRound, ReviewRound.submission_id == sub.id) == 1
+    first_files = await submissions.files_of_round(session, sub.id, 1)
+    current = await submissions.files_of(session, sub.id)
+    assert [(f.file_id, f.check_status, f.round) for f in first_files] == [("vid-1", FileStatus.passed, 1)]
+    assert [(f.file_id, f.check_status, f.round) for f in current] == [("vid-1", FileStatus.passed, 2)]
     assert [(e.from_status, e.to_status, e.actor_id, e.reason) for e in await audit_of(session, "submissions", sub.id)][-1] \
         == ("under_review", "revise", ADMIN.id, "请补充参考文献后再提交。")
     assert [(e.from_status, e.to_status, e.reason) for e in await audit_of(session, "review_rounds", rnd.id)][-1] \

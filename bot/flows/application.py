@@ -14,6 +14,7 @@ from bot.flows.engine import Done, Form, Turn
 from bot.services import submissions
 from bot.services.submissions import OTHER_DIRECTION
 from storage.models import Submission
+from storage.statuses import SubmissionStatus
 
 LIMITS = {"title": 50, "summary": 500, "knowledge_points": 500, "content_intro": 2000,
           "team_qualifications": 1000, "execution_plan": 2000, "past_works": 1000}
@@ -62,6 +63,13 @@ def application_form(campaign: Campaign, on_saved: Callable[[Turn, Submission], 
             return Done(turn.texts.render("application/too_many_drafts", limit=submissions.MAX_OPEN_DRAFTS))
         return await on_saved(turn, sub)
 
+    async def details(turn: Turn) -> dict[str, Any]:
+        """The next round's number when the answers being edited are those of an application sent
+        back for 修改后再审 (None for a draft)."""
+        sub_id = turn.draft.refs.get("submission_id") if turn.draft else None
+        sub = await turn.session.get(Submission, sub_id) if sub_id and turn.session is not None else None
+        return {"next_round": sub.round if sub is not None and sub.status == SubmissionStatus.revise else None}
+
     return Form(
         name="application",
         fields=(
@@ -86,4 +94,5 @@ def application_form(campaign: Campaign, on_saved: Callable[[Turn, Submission], 
         ),
         on_submit=submit,
         confirm_label="form.save_draft",  # the summary saves a draft; submitting comes after the files
+        details=details,
     )

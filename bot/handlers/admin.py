@@ -1,7 +1,10 @@
-"""Operators: invite tutors and reviewers with one-time deep links, list the staff, see the
-updates that failed for good."""
+"""Operators: invite tutors and reviewers with one-time deep links, take a role away again, list the
+staff, see the updates that failed for good."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
@@ -9,14 +12,19 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.deep_linking import create_start_link
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import notices
 from bot.callbacks import InviteCB
+from bot.campaign import Campaign
+from bot.commands import set_commands_for
+from bot.config import Settings
 from bot.filters import Can
 from bot.keyboards import back_to_menu, staff_menu
 from bot.render import Texts
-from bot.services import inbox, users
+from bot.services import inbox, rounds, users
 from bot.services.policy import Action
 from bot.services.users import INVITABLE, Person, Role
 from bot.ui import show, stale_button
+from storage.models import ReviewRound
 
 
 async def _invite_text(bot: Bot, texts: Texts, session: AsyncSession, person: Person, role: Role) -> str:
@@ -45,6 +53,40 @@ async def invite_button(callback: CallbackQuery, callback_data: InviteCB, bot: B
     await show(callback, await _invite_text(bot, texts, session, person, role), back_to_menu(texts))
 
 
+async def revoke(message: Message, command: CommandObject, bot: Bot, texts: Texts, session: AsyncSession,
+                 person: Person, campaign: Campaign, settings: Settings, clock: Callable[[], datetime]) -> None:
+    """/revoke <user id> tutor|reviewer: the role goes; a reviewer's open assignments go to others
+    (the new reviewers are told, and the one who left is told to stop)."""
+    parts = (command.args or "").split()
+    role = next((r for r in INVITABLE if len(parts) == 2 and r.value == parts[1].lower()), None)
+    if role is None or not parts[0].isdigit():
+        await message.answer(texts.render("revoked", outcome="usage"), reply_markup=staff_menu(texts))
+        return
+    user_id = int(parts[0])
+    if not await users.revoke_role(session, user_id, role):
+        await message.answer(texts.render("revoked", outcome="not_held", user_id=user_id, role=role.value),
+                             reply_markup=staff_menu(texts))
+        return
+    released = []
+    if role is Role.reviewer:
+        released = await rounds.release_reviewer(session, campaign, user_id, now=clock(), actor_id=person.id,
+                                                 reason="reviewer role revoked")
+        await notices.assigned(session, texts, [(r.assignment.round_id, r.replacement) for r in released
+                                                if r.replacement is not None])
+        await notices.taken_away(session, texts, [r.assignment for r in released], why="not_reviewer")
+        for r in released:
+            if r.round_waiting:
+                rnd = await session.get(ReviewRound, r.assignment.round_id)
+                await notices.round_waiting(session, texts, settings.admin_ids, rnd)
+    left = await users.roles_of(session, user_id) | {Role.creator}
+    if user_id in settings.admin_ids:
+        left.add(Role.admin)
+    await set_commands_for(bot, texts, user_id, frozenset(left))
+    await message.answer(texts.render("revoked", outcome="done", user_id=user_id, role=role.value,
+                                      released=len(released),
+                                      waiting=sum(r.round_waiting for r in released)), reply_markup=staff_menu(texts))
+
+
 async def staff_list(message: Message, texts: Texts, session: AsyncSession) -> None:
     rows = [{"id": u.id, "name": u.first_name, "username": u.username, "role": r.value}
             for u, r in await users.staff(session)]
@@ -65,5 +107,6 @@ def build() -> Router:
     router.message.register(invite, Command("invite"), Can(Action.manage_staff))
     router.callback_query.register(invite_button, InviteCB.filter(), Can(Action.manage_staff))
     router.message.register(staff_list, Command("staff"), Can(Action.manage_staff))
+    router.message.register(revoke, Command("revoke"), Can(Action.manage_staff))
     router.message.register(dead_letters, Command("deadletters"), Can(Action.see_dead_letters))
     return router

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
@@ -12,7 +14,7 @@ from bot.callbacks import CategoryCB, MenuCB, Section
 from bot.campaign import Campaign
 from bot.commands import set_commands_for
 from bot.filters import Can, PrivateChat
-from bot.flows.engine import Forms, draft_of, form_title, resume_button
+from bot.flows.engine import Forms, draft_of, form_title, resume_button, start_form, turn_of
 from bot.keyboards import back_to_menu, categories_menu, category_back, main_menu, staff_menu
 from bot.outbox import queue
 from bot.render import Texts
@@ -31,12 +33,12 @@ SECTION_TEMPLATES = {
 
 
 async def welcome_view(texts: Texts, person: Person, state: FSMContext, raw_state: str | None,
-                       session: AsyncSession, forms: Forms) -> tuple[str, InlineKeyboardMarkup]:
+                       session: AsyncSession, forms: Forms, campaign: Campaign) -> tuple[str, InlineKeyboardMarkup]:
     """The welcome with the menu for this person's roles, offering to continue an unfinished form;
     operators also see what waits for them (one query, made for operators only)."""
     roles = sorted(r.value for r in person.roles if r is not Role.creator)
     draft = await draft_of(state, raw_state, forms)
-    waiting = await staff.waiting(session) if person.has(Role.admin) else None
+    waiting = await staff.waiting(session, campaign.review.reviewers) if person.has(Role.admin) else None
     markup = main_menu(texts, person, waiting)
     if draft is not None:
         markup.inline_keyboard.insert(0, [resume_button(texts, draft)])
@@ -45,10 +47,15 @@ async def welcome_view(texts: Texts, person: Person, state: FSMContext, raw_stat
     return text, markup
 
 
+PROFILE_FORM = "reviewer_profile"  # bot/flows/review.py
+
+
 async def start_with_payload(message: Message, command: CommandObject, texts: Texts, person: Person,
                              session: AsyncSession, bot: Bot, state: FSMContext, raw_state: str | None,
-                             forms: Forms) -> None:
-    """Deep links: inv_<code> grants a staff role; anything else is a plain /start."""
+                             forms: Forms, **data: Any) -> None:
+    """Deep links: inv_<code> grants a staff role; anything else is a plain /start. A new reviewer
+    goes straight on to their profile (fields and 单位: what matching and conflicts of interest
+    need); saving it gives them the rounds waiting for reviewers."""
     payload = command.args or ""
     if payload.startswith("inv_"):
         outcome, role = await users.redeem_invite(session, payload[4:], person.id)
@@ -56,18 +63,22 @@ async def start_with_payload(message: Message, command: CommandObject, texts: Te
             person = Person(id=person.id, first_name=person.first_name, roles=person.roles | {role})
             await set_commands_for(bot, texts, person.id, person.roles)
         await message.answer(texts.render("invite_redeemed", outcome=outcome.value, role=role.value if role else ""))
-    await start(message, texts, person, state, raw_state, session, forms)
+        if outcome is users.InviteOutcome.granted and role is Role.reviewer and PROFILE_FORM in forms:
+            await start_form(turn_of(person.id, texts=texts, session=session, person=person, bot=bot, state=state,
+                                     forms=forms, **data), PROFILE_FORM)
+            return
+    await start(message, texts, person, state, raw_state, session, forms, data["campaign"])
 
 
 async def start(message: Message, texts: Texts, person: Person, state: FSMContext, raw_state: str | None,
-                session: AsyncSession, forms: Forms) -> None:
+                session: AsyncSession, forms: Forms, campaign: Campaign) -> None:
     """Welcome, what the programme is, and the main menu for this person's roles; an unfinished
     form is offered to continue where it stopped."""
     if person.roles - {Role.creator}:
         # staff may have been notified before they ever opened the bot (Telegram refused: the
         # notifications were held); their /start lets those go out now, after this reply
         await queue.release_held(session, [person.id])
-    text, markup = await welcome_view(texts, person, state, raw_state, session, forms)
+    text, markup = await welcome_view(texts, person, state, raw_state, session, forms, campaign)
     await message.answer(text, reply_markup=markup, disable_web_page_preview=True)
 
 
@@ -84,9 +95,9 @@ async def contact(message: Message, texts: Texts) -> None:
 
 
 async def home(callback: CallbackQuery, texts: Texts, person: Person, state: FSMContext, raw_state: str | None,
-               session: AsyncSession, forms: Forms) -> None:
+               session: AsyncSession, forms: Forms, campaign: Campaign) -> None:
     """返回主菜单: the welcome again, in place of the message pressed."""
-    await show(callback, *await welcome_view(texts, person, state, raw_state, session, forms))
+    await show(callback, *await welcome_view(texts, person, state, raw_state, session, forms, campaign))
 
 
 async def categories(callback: CallbackQuery, texts: Texts, campaign: Campaign) -> None:

@@ -1,5 +1,6 @@
 """Scheduled work. A job is a plain function `async def job(sessionmaker, now) -> result` (a count, or
-the outbox rows it queued) that opens its own transaction: tests call it with a fixed `now`.
+the outbox rows it queued) that opens its own transaction: tests call it with a fixed `now`. A job
+that needs the campaign or the texts names them in `uses`; they come as keyword arguments.
 `JOBS` is the one table of what runs when; `build_scheduler` turns it into APScheduler jobs
 (APScheduler is the clock only: jobs read their due work from the database)."""
 
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.jobs import maintenance, outbox
+from bot.jobs import maintenance, outbox, reviews
 from storage.models import utcnow
 
 if TYPE_CHECKING:
@@ -33,19 +34,22 @@ class Job:
     when: dict[str, Any]  # its arguments: {"hours": 6}, {"hour": 9, "minute": 0}
     run: JobFunction
     shared_only: bool = False  # needed only when several processes share the inbox
+    uses: tuple[str, ...] = ()  # what else it is given, by name: "campaign", "texts"
 
 
 JOBS: tuple[Job, ...] = (
     Job("prune_updates", "interval", {"hours": 6}, maintenance.prune),
     Job("release_stale", "interval", {"minutes": 5}, maintenance.release_stale, shared_only=True),
     Job("release_held_outbox", "interval", {"minutes": 1}, outbox.release_due),
+    Job("assign_waiting_rounds", "interval", {"minutes": 10}, reviews.assign_waiting, uses=("campaign", "texts")),
 )
 
 
 def build_scheduler(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], *, shared: bool,
-                    jobs: tuple[Job, ...] = JOBS, clock: Callable[[], datetime] = utcnow) -> AsyncIOScheduler:
+                    jobs: tuple[Job, ...] = JOBS, clock: Callable[[], datetime] = utcnow,
+                    given: dict[str, Any] | None = None) -> AsyncIOScheduler:
     """A scheduler (not started) with the jobs this process runs. `shared`: several processes share
-    the inbox. `clock`: what `now` each job is given."""
+    the inbox. `clock`: what `now` each job is given. `given`: what jobs may use (campaign, texts)."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(timezone=settings.timezone)
@@ -53,8 +57,10 @@ def build_scheduler(settings: Settings, sessionmaker: async_sessionmaker[AsyncSe
         if job.shared_only and not shared:
             continue
 
-        async def run(job: Job = job) -> None:
-            await job.run(sessionmaker, clock())
+        extra = {name: (given or {})[name] for name in job.uses}
+
+        async def run(job: Job = job, extra: dict[str, Any] = extra) -> None:
+            await job.run(sessionmaker, clock(), **extra)
 
         scheduler.add_job(run, job.trigger, id=job.id, name=job.id, coalesce=True, max_instances=1, **job.when)
     return scheduler

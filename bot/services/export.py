@@ -2,14 +2,16 @@
 sheet of the audit log. `export_xlsx` is pure apart from openpyxl; `load_export` reads its rows from the database.
 
     rows, audit = await load_export(session, campaign)
-    data = export_xlsx(rows, audit, campaign.criteria)     # bytes of a workbook
-    await bot.send_document(chat_id, BufferedInputFile(data, "申报与评审.xlsx"))
+    words = ExportWords.of(texts.labels["export"])          # the sheet names, headers, status words
+    data = export_xlsx(rows, audit, campaign.criteria, words)   # bytes of a workbook
+    await bot.send_document(chat_id, BufferedInputFile(data, filename))
 
-Sheet "申报与评审": a header row, then one row per (submission, round): the application, each
-reviewer's score per criterion ("评审1·科学性", … for the most reviewers any row has), their
+The first sheet (申报与评审): a header row, then one row per (submission, round): the application,
+each reviewer's score per criterion (评审1·科学性, … for the most reviewers any row has), their
 recommendation and comment, the mean per criterion (rounded half up to one decimal, as in the
 chat), whether reviewers disagree, and the decision.
-Sheet "操作记录": the audit rows, times in the campaign's time zone (Asia/Shanghai by default).
+The second (操作记录): the audit rows, times in the campaign's time zone (Asia/Shanghai by default).
+Every word in the workbook comes from `ExportWords` (the labels' [export] table): nothing Chinese here.
 
 Applicants type titles and reviewers type comments: text that a spreadsheet would read as a
 formula (starting with = + - @, or a tab / carriage return) is stored with a leading ', and control
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,54 +46,54 @@ from storage.models import AuditEntry, Registration, Review, ReviewAssignment, R
 from storage.statuses import AssignmentStatus, RegistrationStatus, SubmissionStatus
 
 __all__ = [
-    "AUDIT_HEADERS",
-    "AUDIT_SHEET",
-    "BASE_HEADERS",
-    "SUBMISSIONS_SHEET",
     "AuditRow",
     "ExportRow",
+    "ExportWords",
     "export_xlsx",
     "load_export",
     "safe_text",
 ]
 
-SUBMISSIONS_SHEET = "申报与评审"
-AUDIT_SHEET = "操作记录"
 
-BASE_HEADERS: tuple[str, ...] = ("申报编号", "申报人", "科普号", "类别", "类型", "标题", "轮次", "状态")
-AUDIT_HEADERS: tuple[str, ...] = ("时间", "对象", "对象编号", "原状态", "新状态", "操作人", "原因")
+@dataclass(frozen=True)
+class ExportWords:
+    """Every word the workbook shows, from the [export] table of the labels (content/templates/
+    review_staff/labels.toml): `ExportWords.of(texts.labels["export"])`. Header formats take
+    {n} (the reviewer's number), {criterion} and {timezone}; status, kind and entity words fall
+    back to the stored value when a label is missing."""
 
-_KIND_LABELS = {"work": "作品", "topic": "选题"}
-# submission, round and assignment statuses (storage/statuses.py); anything else is shown as it is
-_STATUS_LABELS = {
-    "draft": "草稿",
-    "submitted": "已提交",
-    "withdrawn": "已撤回",
-    "returned": "退回补正",
-    "under_review": "评审中",
-    "accepted": "入选",
-    "revise": "修改后再审",
-    "rejected": "不入选",
-    "disqualified": "取消资格",
-    "waiting": "待分配评审",
-    "reviewing": "评审中",
-    "decided": "已决定",
-    "stopped": "已停止",
-    "assigned": "已分配",
-    "declined": "已谢绝",
-    "reassigned": "已改派",
-    "accept": "入选",
-    "reject": "不入选",
-}
-_ENTITY_LABELS = {
-    "submissions": "申报",
-    "submission_files": "申报文件",
-    "registrations": "注册",
-    "inquiries": "咨询",
-    "review_rounds": "评审轮次",
-    "review_assignments": "评审分配",
-    "reviews": "评审意见",
-}
+    submissions_sheet: str
+    audit_sheet: str
+    base_headers: tuple[str, ...]  # 申报编号 … 状态 (8)
+    audit_headers: tuple[str, ...]  # 时间 … 原因 (7); the first takes {timezone}
+    reviewer: str  # "评审{n}·评审人"
+    reviewer_score: str  # "评审{n}·{criterion}"
+    reviewer_recommendation: str
+    reviewer_comment: str
+    mean: str  # "均分·{criterion}"
+    disagree: str
+    decision: str
+    yes: str
+    no: str
+    created: str  # an audit row that made the row: its former status
+    system: str  # an audit row by the bot itself: its actor
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    statuses: Mapping[str, str] = field(default_factory=dict)  # submission, round, assignment, verdict
+    entities: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, table: Mapping[str, Any]) -> ExportWords:
+        """From the labels' [export] table (KeyError naming a missing key)."""
+        plain = {k: table[k] for k in ("submissions_sheet", "audit_sheet", "reviewer", "reviewer_score",
+                                       "reviewer_recommendation", "reviewer_comment", "mean", "disagree",
+                                       "decision", "yes", "no", "created", "system")}
+        base, audit_ = tuple(table["base_headers"]), tuple(table["audit_headers"])
+        if len(base) != 8 or len(audit_) != 7:
+            raise ValueError("export labels: base_headers needs 8 words and audit_headers 7")
+        return cls(**plain, base_headers=base, audit_headers=audit_, kinds=dict(table.get("kinds", {})),
+                   statuses=dict(table.get("status", {})), entities=dict(table.get("entities", {})))
+
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MAX_CELL = 32_767  # Excel's limit on one cell's text
 _TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
@@ -139,7 +141,7 @@ def safe_text(value: Any) -> Any:
     return text[:_MAX_CELL]
 
 
-def _label(labels: dict[str, str], value: object) -> str:
+def _label(labels: Mapping[str, str], value: object) -> str:
     if value is None:
         return ""
     text = str(value)
@@ -167,6 +169,7 @@ def export_xlsx(
     rows: Sequence[ExportRow],
     audit: Sequence[AuditRow],
     criteria: Sequence[Criterion],
+    words: ExportWords,
     *,
     timezone: str = "Asia/Shanghai",
     scale: tuple[int, int] = DEFAULT_SCALE,
@@ -177,27 +180,27 @@ def export_xlsx(
     tz = ZoneInfo(timezone)
     wb = Workbook()
     ws = wb.active
-    ws.title = SUBMISSIONS_SHEET
+    ws.title = words.submissions_sheet
 
     most = max((len(r.reviews) for r in rows), default=0)
-    headers = list(BASE_HEADERS)
+    headers = list(words.base_headers)
     widths = [10, 14, 16, 12, 8, 30, 6, 12]
     for i in range(1, most + 1):
-        headers.append(f"评审{i}·评审人")
+        headers.append(words.reviewer.format(n=i))
         widths.append(12)
         for c in criteria:
-            headers.append(f"评审{i}·{c.name}")
+            headers.append(words.reviewer_score.format(n=i, criterion=c.name))
             widths.append(10)
-        headers += [f"评审{i}·建议", f"评审{i}·评语"]
+        headers += [words.reviewer_recommendation.format(n=i), words.reviewer_comment.format(n=i)]
         widths += [12, 30]
     for c in criteria:
-        headers.append(f"均分·{c.name}")
+        headers.append(words.mean.format(criterion=c.name))
         widths.append(10)
-    headers += ["评审意见分歧", "决定"]
+    headers += [words.disagree, words.decision]
     widths += [12, 12]
     _header(ws, headers, widths)
 
-    first_mean_col = len(BASE_HEADERS) + most * (len(criteria) + 3) + 1
+    first_mean_col = len(words.base_headers) + most * (len(criteria) + 3) + 1
     for row in rows:
         agg = aggregate(criteria, row.reviews, scale=scale, disagreement=disagreement)
         values: list[Any] = [
@@ -205,28 +208,29 @@ def export_xlsx(
             row.applicant,
             row.account_name,
             row.category,
-            _label(_KIND_LABELS, row.kind),
+            _label(words.kinds, row.kind),
             row.title,
             row.round,
-            _label(_STATUS_LABELS, row.status),
+            _label(words.statuses, row.status),
         ]
         for i in range(most):
             if i < len(row.reviews):
                 review = row.reviews[i]
                 values.append(review.reviewer_id)
                 values += [review.scores[c.id] for c in criteria]
-                values += [_label(_STATUS_LABELS, review.recommendation), review.comment]
+                values += [_label(words.statuses, review.recommendation), review.comment]
             else:
                 values += [None] * (len(criteria) + 3)
         values += [c.mean_1dp for c in agg.criteria]
-        values.append(("是" if agg.disagree else "否") if agg.review_count else "")
-        values.append(_label(_STATUS_LABELS, row.decision))
+        values.append((words.yes if agg.disagree else words.no) if agg.review_count else "")
+        values.append(_label(words.statuses, row.decision))
         _write_row(ws, values)
         for cell in ws[ws.max_row][first_mean_col - 1 : first_mean_col - 1 + len(criteria)]:
             cell.number_format = "0.0"
 
-    log = wb.create_sheet(AUDIT_SHEET)
-    _header(log, [f"{AUDIT_HEADERS[0]}（{timezone}）", *AUDIT_HEADERS[1:]], [22, 12, 10, 12, 12, 14, 40])
+    log = wb.create_sheet(words.audit_sheet)
+    _header(log, [words.audit_headers[0].format(timezone=timezone), *words.audit_headers[1:]],
+            [22, 12, 10, 12, 12, 14, 40])
     for entry in audit:
         if entry.at.tzinfo is None or entry.at.utcoffset() is None:
             raise ValueError(f"audit entry {entry.entity} {entry.entity_id}: naive time {entry.at!r}")
@@ -235,11 +239,11 @@ def export_xlsx(
             log,
             [
                 local,
-                _label(_ENTITY_LABELS, entry.entity),
+                _label(words.entities, entry.entity),
                 entry.entity_id,
-                _label(_STATUS_LABELS, entry.from_status) if entry.from_status is not None else "（新建）",
-                _label(_STATUS_LABELS, entry.to_status),
-                entry.actor_id if entry.actor_id is not None else "系统",
+                _label(words.statuses, entry.from_status) if entry.from_status is not None else words.created,
+                _label(words.statuses, entry.to_status),
+                entry.actor_id if entry.actor_id is not None else words.system,
                 entry.reason or "",
             ],
         )

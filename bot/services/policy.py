@@ -14,7 +14,13 @@ from typing import Any
 
 from bot.services.transitions import allowed
 from bot.services.users import Person, Role
-from storage.statuses import SUBMISSION_EDITABLE, AssignmentStatus, RoundStatus, SubmissionStatus
+from storage.statuses import (
+    ANSWERS_EDITABLE,
+    SUBMISSION_EDITABLE,
+    AssignmentStatus,
+    RoundStatus,
+    SubmissionStatus,
+)
 
 
 class Action(StrEnum):
@@ -28,7 +34,7 @@ class Action(StrEnum):
     see_dead_letters = "see_dead_letters"  # /deadletters: updates the bot could not handle
     # a creator's own application
     view_submission = "view_submission"  # its card, answers and files
-    edit_submission = "edit_submission"  # change its answers (a draft)
+    edit_submission = "edit_submission"  # change its answers (a draft, or for the next round after 修改后再审)
     change_files = "change_files"  # upload, replace, remove files (a draft, or returned by staff)
     submit_submission = "submit_submission"
     withdraw_submission = "withdraw_submission"
@@ -92,7 +98,7 @@ def assigned_to(person: Person, assignment: Any) -> bool:
 OBJECT_RULES: dict[Action, Callable[[Person, Any], bool]] = {
     Action.open_application: lambda p, sub: sub.status != SubmissionStatus.draft,  # a draft is private
     Action.view_submission: owner,
-    Action.edit_submission: lambda p, sub: owner(p, sub) and sub.status == SubmissionStatus.draft,
+    Action.edit_submission: lambda p, sub: owner(p, sub) and sub.status in ANSWERS_EDITABLE,
     Action.change_files: lambda p, sub: owner(p, sub) and sub.status in SUBMISSION_EDITABLE,
     Action.submit_submission: lambda p, sub: owner(p, sub) and allowed(sub, SubmissionStatus.submitted),
     Action.withdraw_submission: lambda p, sub: owner(p, sub) and allowed(sub, SubmissionStatus.withdrawn),

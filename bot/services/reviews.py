@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaign import Campaign, ReviewSettings
+from bot.services import submissions
 from bot.services.policy import Action, can
 from bot.services.scores import (
     Aggregate,
@@ -44,7 +45,7 @@ from bot.services.scores import (
 )
 from bot.services.transitions import allowed, transition
 from bot.services.users import Person
-from storage.models import Review, ReviewAssignment, ReviewRound, Submission, User
+from storage.models import Review, ReviewAssignment, ReviewRound, Submission, SubmissionFile, User
 from storage.statuses import AssignmentStatus, RoundStatus, SubmissionStatus, Verdict
 
 __all__ = [
@@ -323,8 +324,9 @@ async def decide(session: AsyncSession, campaign: Campaign, round_id: int, staff
                  message: str, *, now: datetime) -> DecideOutcome:
     """An operator's decision on a round whose reviews are in: the round -> decided (decision,
     message, who, when; for 修改后再审 the deadline of the next round) and the submission
-    under_review -> accepted / revise / rejected, the message as the reason. The next round is
-    not opened here: the creator's resubmission does that. Of two operators deciding at once the
+    under_review -> accepted / revise / rejected, the message as the reason. 修改后再审 begins the
+    next round's files (`submissions.start_next_round`: `sub.round` + 1); the round itself is opened
+    by the creator's resubmission. Of two operators deciding at once the
     second waits for the locks and is told `already_decided`, naming the first decision."""
     found = await session.get(ReviewRound, round_id)
     if found is None:
@@ -356,6 +358,8 @@ async def decide(session: AsyncSession, campaign: Campaign, round_id: int, staff
         rnd.revise_until = now + timedelta(days=campaign.review.revise_days)
     await transition(session, sub, target, actor_id=staff.id, reason=text, now=now)
     sub.updated_at = now
+    if verdict is Verdict.revise:  # the next round's files start as a copy of this round's
+        await submissions.start_next_round(session, sub, now=now, actor_id=staff.id)
     await session.flush()
     return DecideOutcome(DecideResult.decided, rnd, sub, state)
 
@@ -473,3 +477,45 @@ async def disqualify(session: AsyncSession, sub_id: int, staff: Person, reason: 
             stopped.append(asg)
     await session.flush()
     return DisqualifyOutcome(DisqualifyResult.disqualified, sub, rounds, stopped)
+
+
+# --------------------------------------------------------------------------- a reviewer's own assignment
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    """One assignment as its reviewer sees it (the review card): the round, the application, the
+    files the round is reviewed on, and for round 2 onwards the decision that asked for it."""
+
+    assignment: ReviewAssignment
+    round: ReviewRound
+    submission: Submission
+    files: list[SubmissionFile]
+    previous: ReviewRound | None  # the decided round before this one (its message to the creator)
+
+    @property
+    def open(self) -> bool:
+        """The reviewer may still review or decline it: theirs, assigned, the round being reviewed and
+        the application not disqualified."""
+        return (self.assignment.status == AssignmentStatus.assigned and self.round.status == RoundStatus.reviewing
+                and self.submission.status != SubmissionStatus.disqualified)
+
+
+async def assignment_for(session: AsyncSession, person: Person, assignment_id: int) -> AssignmentView | None:
+    """The assignment if it is this reviewer's (policy review_assignment's role, and the reviewer it
+    was given to, in any status), else None: a forged id, someone else's, or no reviewer any more."""
+    asg = await session.get(ReviewAssignment, assignment_id, populate_existing=True)
+    if asg is None or asg.reviewer_id != person.id or not can(person, Action.review_assignment):
+        return None
+    rnd = await session.get(ReviewRound, asg.round_id, populate_existing=True)
+    sub = await session.get(Submission, rnd.submission_id, populate_existing=True) if rnd is not None else None
+    if rnd is None or sub is None:
+        return None
+    files = list((await session.execute(
+        select(SubmissionFile).where(SubmissionFile.submission_id == sub.id, SubmissionFile.round == rnd.number)
+        .order_by(SubmissionFile.id))).scalars())
+    previous = None
+    if rnd.number > 1:
+        previous = (await session.execute(select(ReviewRound).where(
+            ReviewRound.submission_id == sub.id, ReviewRound.number == rnd.number - 1))).scalar()
+    return AssignmentView(asg, rnd, sub, files, previous)

@@ -464,3 +464,68 @@ async def queue_of(session: AsyncSession, reviewer_id: int, *, now: datetime) ->
         .where(ReviewAssignment.reviewer_id == reviewer_id, ReviewAssignment.status == Asg.assigned)
         .order_by(ReviewAssignment.due_at, ReviewAssignment.id))).all()
     return [_open(asg, rnd, sub, user, now) for asg, rnd, sub, user in rows]
+
+
+# ---------------------------------------------------------------- reassigning: whom to offer
+
+
+@dataclass(frozen=True)
+class ReassignChoice:
+    """A reviewer an operator could give a round to instead (`conflict` None: `reassign` would take
+    them; else it would refuse them for that reason)."""
+
+    user_id: int
+    name: str  # "" when the user row is gone
+    open_load: int
+    conflict: Conflict | None
+
+
+async def reassign_choices(session: AsyncSession, campaign: Campaign, round_id: int) -> list[ReassignChoice]:
+    """Every reviewer never on the round (in any status), least open load first then by id; each
+    with the conflict of interest that would refuse them, if any. Read-only."""
+    rnd = await session.get(ReviewRound, round_id)
+    if rnd is None:
+        return []
+    sub = await session.get(Submission, rnd.submission_id)
+    if sub is None:
+        return []
+    on_round = {a.reviewer_id for a in await assignments_of(session, rnd.id)}
+    pool = [c for c in await candidates(session) if c.user_id not in on_round]
+    item = await item_of(session, campaign, sub)
+    users = {u.id: u for u in (await session.execute(
+        select(User).where(User.id.in_([c.user_id for c in pool])))).scalars()} if pool else {}
+    choices = [ReassignChoice(c.user_id, _name(users.get(c.user_id)), c.open_load, conflict(item, c)) for c in pool]
+    return sorted(choices, key=lambda c: (c.conflict is not None, c.open_load, c.user_id))
+
+
+async def rounds_of(session: AsyncSession, submission_id: int) -> list[ReviewRound]:
+    """Every review round of an application, the first first."""
+    query = select(ReviewRound).where(ReviewRound.submission_id == submission_id).order_by(ReviewRound.number)
+    return list((await session.execute(query)).scalars())
+
+
+@dataclass(frozen=True)
+class Released:
+    assignment: ReviewAssignment  # now reassigned
+    replacement: int | None  # who got the round instead
+    round_waiting: bool  # nobody is left on the round: it waits in the operators' queue
+
+
+async def release_reviewer(session: AsyncSession, campaign: Campaign, reviewer_id: int, *, now: datetime,
+                           actor_id: int | None, reason: str) -> list[Released]:
+    """A reviewer who lost the role or deleted their data: each of their open assignments goes to
+    someone else (-> reassigned, a replacement sought as after a decline; reviews already in stay)."""
+    ids = (await session.execute(select(ReviewAssignment.id).where(
+        ReviewAssignment.reviewer_id == reviewer_id, ReviewAssignment.status == Asg.assigned)
+        .order_by(ReviewAssignment.id))).scalars().all()
+    released: list[Released] = []
+    for assignment_id in ids:
+        found = await _locked(session, assignment_id)
+        if found is None or found[0].status != Asg.assigned:
+            continue
+        asg, rnd = found
+        await transition(session, asg, Asg.reassigned, actor_id=actor_id, reason=reason, now=now)
+        asg.closed_at = now
+        new, waiting = await _refill(session, campaign, rnd, now=now, actor_id=actor_id)
+        released.append(Released(asg, new, waiting))
+    return released

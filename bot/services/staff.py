@@ -7,8 +7,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Inquiry, Registration, Submission, SubmissionFile
-from storage.statuses import FileStatus, InquiryStatus, RegistrationStatus, SubmissionStatus
+from storage.models import Inquiry, Registration, ReviewAssignment, ReviewRound, Submission, SubmissionFile
+from storage.statuses import (
+    AssignmentStatus,
+    FileStatus,
+    InquiryStatus,
+    RegistrationStatus,
+    RoundStatus,
+    SubmissionStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -16,14 +23,16 @@ class Waiting:
     registrations: int  # scans received, waiting for a decision (/pending)
     big_files: int  # files too big to check here, waiting for a check by hand (/bigfiles)
     questions: int  # questions not answered yet (/questions)
+    reviews: int = 0  # review rounds waiting for reviewers or for a decision (/review_queue)
 
     @property
     def total(self) -> int:
-        return self.registrations + self.big_files + self.questions
+        return self.registrations + self.big_files + self.questions + self.reviews
 
 
-async def waiting(session: AsyncSession) -> Waiting:
-    """The three counts in one round trip (scalar subqueries), for the operators' welcome."""
+async def waiting(session: AsyncSession, reviewers: int = 2) -> Waiting:
+    """The counts in one round trip (scalar subqueries), for the operators' welcome. `reviewers`:
+    how many submitted reviews make a round ready for a decision (the campaign's review.reviewers)."""
     registrations = (select(func.count()).select_from(Registration)
                      .where(Registration.status == RegistrationStatus.pending_review).scalar_subquery())
     big_files = (select(func.count()).select_from(SubmissionFile).join(Submission)
@@ -31,5 +40,15 @@ async def waiting(session: AsyncSession) -> Waiting:
                         Submission.status != SubmissionStatus.withdrawn).scalar_subquery())
     questions = (select(func.count()).select_from(Inquiry).where(Inquiry.status == InquiryStatus.open)
                  .scalar_subquery())
-    row = (await session.execute(select(registrations, big_files, questions))).one()
+    open_asg = (select(ReviewAssignment.id).where(ReviewAssignment.round_id == ReviewRound.id,
+                                                  ReviewAssignment.status == AssignmentStatus.assigned).exists())
+    reviewed = (select(func.count()).select_from(ReviewAssignment)
+                .where(ReviewAssignment.round_id == ReviewRound.id, ReviewAssignment.status == AssignmentStatus.submitted)
+                .scalar_subquery())
+    rounds = (select(func.count()).select_from(ReviewRound).join(Submission)
+              .where(Submission.status.in_([SubmissionStatus.submitted, SubmissionStatus.under_review]),
+                     (ReviewRound.status == RoundStatus.waiting)
+                     | ((ReviewRound.status == RoundStatus.reviewing) & ~open_asg & (reviewed >= reviewers)))
+              .scalar_subquery())
+    row = (await session.execute(select(registrations, big_files, questions, rounds))).one()
     return Waiting(*row)

@@ -16,8 +16,8 @@ from bot.campaign import Campaign, Category
 from bot.services.policy import Action, can
 from bot.services.transitions import allowed, transition
 from bot.services.users import Person
-from storage.models import Submission, SubmissionFile, utcnow
-from storage.statuses import SUBMISSION_EDITABLE, FileStatus, SubmissionStatus
+from storage.models import ReviewRound, Submission, SubmissionFile, utcnow
+from storage.statuses import ANSWERS_EDITABLE, SUBMISSION_EDITABLE, FileStatus, RoundStatus, SubmissionStatus
 
 CLOUD_DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile on Telegram's cloud Bot API
 # Limits that keep one person from filling the database and the cards: a comics series of 30 pages
@@ -126,7 +126,8 @@ async def room_for_draft(session: AsyncSession, user_id: int) -> bool:
 
 async def save_draft(session: AsyncSession, user_id: int, answers: dict[str, Any],
                      submission_id: int | None = None) -> Submission:
-    """A new draft, or the edited answers of one of this person's drafts. TooManyDrafts when a
+    """A new draft, or the edited answers of one of this person's drafts (or of an application
+    to be revised for its next round: 修改后再审). TooManyDrafts when a
     new one would pass MAX_OPEN_DRAFTS, NotDeclared without the originality declaration (nothing
     is saved)."""
     if not declared_of(answers)["originality_declared"]:
@@ -136,7 +137,7 @@ async def save_draft(session: AsyncSession, user_id: int, answers: dict[str, Any
         if not await room_for_draft(session, user_id):
             raise TooManyDrafts(user_id)
         sub = Submission(user_id=user_id, category="", created_at=utcnow())
-    elif sub.status != Status.draft:
+    elif sub.status not in ANSWERS_EDITABLE:
         raise NotDraft(sub.id)
     elif sub.category and sub.category != answers["category"]:
         # files checked against another category's rules don't count for this one
@@ -163,9 +164,40 @@ async def mine(session: AsyncSession, user_id: int) -> list[Submission]:
     return list((await session.execute(query)).scalars())
 
 
+def _current_round(submission_id: int):
+    """The submission's round now (its files of earlier rounds stay, for the record)."""
+    return select(Submission.round).where(Submission.id == submission_id).scalar_subquery()
+
+
 async def files_of(session: AsyncSession, submission_id: int) -> list[SubmissionFile]:
-    query = select(SubmissionFile).where(SubmissionFile.submission_id == submission_id).order_by(SubmissionFile.id)
+    """The application's files of its current round."""
+    query = (select(SubmissionFile).where(SubmissionFile.submission_id == submission_id,
+                                          SubmissionFile.round == _current_round(submission_id))
+             .order_by(SubmissionFile.id))
     return list((await session.execute(query)).scalars())
+
+
+async def files_of_round(session: AsyncSession, submission_id: int, number: int) -> list[SubmissionFile]:
+    """The files a round was reviewed on."""
+    query = (select(SubmissionFile).where(SubmissionFile.submission_id == submission_id,
+                                          SubmissionFile.round == number).order_by(SubmissionFile.id))
+    return list((await session.execute(query)).scalars())
+
+
+async def start_next_round(session: AsyncSession, sub: Submission, *, now: datetime, actor_id: int | None) -> int:
+    """修改后再审: the application's next round begins (`sub.round` + 1) with a copy of the files the
+    decided round was reviewed on (same Telegram file ids and reports), which the creator may then
+    replace or remove; the decided round's files stay as they were. Returns the new round number."""
+    previous = await files_of(session, sub.id)
+    sub.round += 1
+    for row in previous:
+        kept = SubmissionFile(submission_id=sub.id, round=sub.round, file_id=row.file_id,
+                              file_unique_id=row.file_unique_id, file_name=row.file_name, file_size=row.file_size,
+                              sent_as=row.sent_as, report=row.report, created_at=now,
+                              media_group_id=row.media_group_id)
+        await transition(session, kept, row.check_status, actor_id=actor_id, now=now)
+    await session.flush()
+    return sub.round
 
 
 def room_for_file(files: list[SubmissionFile]) -> bool:
@@ -175,22 +207,24 @@ def room_for_file(files: list[SubmissionFile]) -> bool:
 
 async def file_seen(session: AsyncSession, submission_id: int, file_unique_id: str) -> SubmissionFile | None:
     query = select(SubmissionFile).where(SubmissionFile.submission_id == submission_id,
+                                         SubmissionFile.round == _current_round(submission_id),
                                          SubmissionFile.file_unique_id == file_unique_id)
     return (await session.execute(query)).scalar()
 
 
 async def file_of(session: AsyncSession, user_id: int, file_row_id: int) -> tuple[SubmissionFile, Submission] | None:
-    """A file row and its submission if the submission is this person's (else None: forged or gone)."""
+    """A file row of the current round and its submission if the submission is this person's (else
+    None: forged, gone, or a file an earlier round was reviewed on)."""
     row = await session.get(SubmissionFile, file_row_id)
     if row is None:
         return None
     sub = await own(session, user_id, row.submission_id)
-    return (row, sub) if sub is not None else None
+    return (row, sub) if sub is not None and row.round == sub.round else None
 
 
 async def remove_file(session: AsyncSession, sub: Submission, row: SubmissionFile) -> bool:
     """Take one file out of a draft (or a returned application)."""
-    if not files_editable(sub) or row.submission_id != sub.id:
+    if not files_editable(sub) or row.submission_id != sub.id or row.round != sub.round:
         return False
     await session.delete(row)
     sub.updated_at = utcnow()
@@ -337,7 +371,7 @@ async def add_file(session: AsyncSession, sub: Submission, meta: UploadMeta, sta
                    report: dict[str, Any] | None, *, report_message_id: int | None = None) -> SubmissionFile:
     """Record an upload. A file to be checked is recorded `checking` in the update's transaction,
     before its check starts: a submit never sees it as done, and a restart finds it to check again."""
-    row = SubmissionFile(submission_id=sub.id, file_id=meta.file_id, file_unique_id=meta.file_unique_id,
+    row = SubmissionFile(submission_id=sub.id, round=sub.round, file_id=meta.file_id, file_unique_id=meta.file_unique_id,
                          file_name=meta.file_name, file_size=meta.file_size, sent_as=meta.sent_as,
                          report=json.dumps(report, ensure_ascii=False) if report else None,
                          created_at=utcnow(), report_message_id=report_message_id,
@@ -385,7 +419,7 @@ async def drop_unchecked(session: AsyncSession, file_row_id: int) -> tuple[Submi
 
 
 async def album_files(session: AsyncSession, sub: Submission, media_group_id: str) -> list[SubmissionFile]:
-    query = select(SubmissionFile).where(SubmissionFile.submission_id == sub.id,
+    query = select(SubmissionFile).where(SubmissionFile.submission_id == sub.id, SubmissionFile.round == sub.round,
                                          SubmissionFile.media_group_id == media_group_id)
     return list((await session.execute(query.order_by(SubmissionFile.id))).scalars())
 
@@ -488,11 +522,17 @@ async def submit(session: AsyncSession, campaign: Campaign, sub: Submission, now
 
 
 async def withdraw(session: AsyncSession, sub: Submission) -> bool:
-    """Before review a submitted (or returned) application may be taken back (it becomes withdrawn)."""
+    """Before review a submitted (or returned) application may be taken back (it becomes withdrawn);
+    a round of it still waiting for reviewers stops."""
     if not allowed(sub, Status.withdrawn):
         return False
     sub.updated_at = utcnow()
     await transition(session, sub, Status.withdrawn, actor_id=sub.user_id, now=sub.updated_at)
+    waiting = (select(ReviewRound).where(ReviewRound.submission_id == sub.id, ReviewRound.status == RoundStatus.waiting)
+               .with_for_update())
+    for rnd in (await session.execute(waiting)).scalars():
+        await transition(session, rnd, RoundStatus.stopped, actor_id=sub.user_id, now=sub.updated_at,
+                         reason="withdrawn")
     return True
 
 

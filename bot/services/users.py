@@ -88,6 +88,22 @@ async def grant_role(session: AsyncSession, user_id: int, role: Role, granted_by
     return True
 
 
+async def roles_of(session: AsyncSession, user_id: int) -> set[Role]:
+    """The roles granted to a person (not counting ADMIN_IDS; every person is a creator besides)."""
+    rows = (await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars()
+    return {Role(r) for r in rows if r in Role.__members__}
+
+
+async def revoke_role(session: AsyncSession, user_id: int, role: Role) -> bool:
+    """Take a role away; False when the person did not hold it."""
+    row = await session.get(UserRole, (user_id, role.value))
+    if row is None:
+        return False
+    await session.delete(row)
+    await session.flush()
+    return True
+
+
 async def staff(session: AsyncSession) -> list[tuple[User, Role]]:
     rows = await session.execute(select(User, UserRole.role).join(UserRole, UserRole.user_id == User.id).order_by(UserRole.role, User.id))
     return [(user, Role(role)) for user, role in rows.all()]

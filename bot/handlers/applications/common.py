@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from aiogram import Bot
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,15 +24,17 @@ from bot.callbacks import (
     SubCB,
 )
 from bot.campaign import Campaign
+from bot.flows.engine import Forms, display
 from bot.keyboards import back_to_menu
 from bot.render import Texts
-from bot.services import submissions
+from bot.services import reviews, rounds, submissions
 from bot.services.policy import Action, can
 from bot.services.submissions import FileStatus, Status
 from bot.services.uploads import Buttons, Say
 from bot.services.users import Person
 from bot.ui import show
 from storage.models import Submission, SubmissionFile
+from storage.statuses import RoundStatus
 
 # Lists shown page by page so that every message stays under Telegram's 4096 characters
 # (a file line is at most ~200 characters: its name is cut to 60, a reason to 80)
@@ -131,8 +134,10 @@ def fix_buttons(texts: Texts, sub: Submission, errors: list[submissions.FormErro
 
 
 def card_keyboard(texts: Texts, sub: Submission, failed: bool = False, files: list[SubmissionFile] = (),
-                  errors: list[submissions.FormError] = (), page: int = 0, pages: int = 1) -> InlineKeyboardMarkup:
-    """The card's buttons: one per file of the page shown (`files`), 上一页/下一页, the actions."""
+                  errors: list[submissions.FormError] = (), page: int = 0, pages: int = 1,
+                  decided: list[int] = ()) -> InlineKeyboardMarkup:
+    """The card's buttons: one per file of the page shown (`files`), 上一页/下一页, the actions, and
+    the feedback of each decided review round (`decided`: their numbers)."""
     rows: list[list[InlineKeyboardButton]] = [[file_button(texts, row)] for row in files]
     rows += pager(texts, page, pages, lambda to: SubCB(id=sub.id, action=SubAction.page, arg=str(to)).pack())
     top = len(rows)
@@ -146,10 +151,14 @@ def card_keyboard(texts: Texts, sub: Submission, failed: bool = False, files: li
         rows += [[button(texts, "upload_new", sub.id, SubAction.upload)],
                  [button(texts, "resubmit", sub.id, SubAction.submit),
                   button(texts, "withdraw", sub.id, SubAction.withdraw)]]
+    elif sub.status == Status.revise:  # 修改后再审: the next round's answers and files, then submit
+        rows += [[button(texts, "upload_new", sub.id, SubAction.upload), button(texts, "edit", sub.id, SubAction.edit)],
+                 [button(texts, "submit_round", sub.id, SubAction.submit, round=str(sub.round))]]
     elif sub.status == Status.submitted:
         rows.append([button(texts, "withdraw", sub.id, SubAction.withdraw)])
     elif sub.status == Status.withdrawn:
         rows.append([button(texts, "copy", sub.id, SubAction.copy)])
+    rows += [[button(texts, "feedback", sub.id, SubAction.feedback, str(n), round=str(n))] for n in decided]
     rows.append([all_applications(texts)])
     return back_to_menu(texts, rows=rows)
 
@@ -158,6 +167,32 @@ def staff_button(texts: Texts, sub: Submission) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
         text=texts.label("application.staff_open"),
         callback_data=StaffSubCB(id=sub.id, action=StaffAction.open).pack())]])
+
+
+def answer_rows(texts: Texts, forms: Forms, sub: Submission) -> list[dict[str, str]]:
+    """The application's answers that apply, as {"label", "value"} rows (operators' and reviewers' cards)."""
+    answers = submissions.answers_of(sub)
+    return [{"label": texts.label(f"forms.application.{fld.name}"),
+             "value": display(fld, answers.get(fld.name), answers, texts)}
+            for fld in forms["application"].fields if fld.applies(answers)]
+
+
+def upload_kind(row: SubmissionFile) -> str:
+    return "video" if row.sent_as == "video" else ("photo" if row.sent_as == "photo" else "document")
+
+
+async def send_files(bot: Bot, chat_id: int, texts: Texts, files: list[SubmissionFile]) -> None:
+    """The application's files themselves (by their Telegram file ids), each with its check summary
+    (application/staff_file): for operators and reviewers."""
+    for row in files:
+        caption = texts.render("application/staff_file", row=row, icon=FILE_ICONS.get(row.check_status, ""))
+        kind = upload_kind(row)
+        if kind == "video":
+            await bot.send_video(chat_id, row.file_id, caption=caption)
+        elif kind == "photo":
+            await bot.send_photo(chat_id, row.file_id, caption=caption)
+        else:
+            await bot.send_document(chat_id, row.file_id, caption=caption)
 
 
 def file_view(row: SubmissionFile) -> dict:
@@ -175,14 +210,25 @@ async def card(session: AsyncSession, texts: Texts, campaign: Campaign, sub: Sub
     errors = submissions.form_errors(campaign, sub) if sub.status == Status.draft else []
     direction = next((d.name for d in campaign.topics.directions if d.id == answers.get("direction")), None)
     category = campaign.category(sub.category)
-    text = texts.render("application/card", sub=sub, answers=answers, category=category,
+    history = await review_history(session, campaign, sub)
+    text = texts.render("application/card", sub=sub, answers=answers, category=category, history=history,
                         direction=direction, files=[file_view(f) for f in shown], errors=errors,
                         note=submissions.staff_note_of(sub) if sub.status == Status.returned else None,
                         one_file=submissions.one_file(category),
                         total=len(files), page=page, pages=pages, first=page * FILES_PER_PAGE,
                         limit=submissions.MAX_FILES)
     failed = any(f.check_status == FileStatus.failed for f in files)
-    return text, card_keyboard(texts, sub, failed, shown, errors, page, pages)
+    decided = [r["number"] for r in history if r["feedback"] is not None]
+    return text, card_keyboard(texts, sub, failed, shown, errors, page, pages, decided)
+
+
+async def review_history(session: AsyncSession, campaign: Campaign, sub: Submission) -> list[dict]:
+    """Each review round of the application: its number, status, and the feedback of a decided one."""
+    history = []
+    for rnd in await rounds.rounds_of(session, sub.id):
+        fb = await reviews.feedback(session, campaign, rnd.id) if rnd.status == RoundStatus.decided else None
+        history.append({"number": rnd.number, "status": rnd.status.value, "feedback": fb})
+    return history
 
 
 async def show_card(callback: CallbackQuery, texts: Texts, session: AsyncSession, campaign: Campaign,

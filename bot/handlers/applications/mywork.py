@@ -13,6 +13,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import notices
 from bot.callbacks import FileAction, FileCB, MenuCB, MyWorkCB, Section, SubAction, SubCB, fresh, minute_stamp
 from bot.campaign import Campaign
 from bot.config import Settings
@@ -40,12 +41,13 @@ from bot.handlers.applications.common import (
 from bot.keyboards import back_to_menu
 from bot.outbox import notify
 from bot.render import Texts
-from bot.services import submissions
+from bot.services import reviews, rounds, submissions
 from bot.services.policy import Action, can
 from bot.services.submissions import Status, SubmitOutcome
 from bot.services.users import Person
 from bot.ui import show, stale_button
 from storage.models import Submission, SubmissionFile
+from storage.statuses import RoundStatus
 
 # ---------------------------------------------------------------- the list
 
@@ -85,6 +87,27 @@ async def mywork_page(callback: CallbackQuery, callback_data: MyWorkCB, texts: T
 async def open_card(callback: CallbackQuery, texts: Texts, session: AsyncSession, campaign: Campaign,
                     sub: Submission) -> None:
     await show_card(callback, texts, session, campaign, sub)
+
+
+async def open_card_below(callback: CallbackQuery, bot: Bot, texts: Texts, session: AsyncSession,
+                          campaign: Campaign, sub: Submission) -> None:
+    """A notification's button: the card comes as a new message, so the notification (the review's
+    feedback, a check by hand) stays readable above it."""
+    await callback.answer()
+    text, markup = await card(session, texts, campaign, sub)
+    await bot.send_message(callback.from_user.id, text, reply_markup=markup, disable_web_page_preview=True)
+
+
+async def feedback(callback: CallbackQuery, callback_data: SubCB, bot: Bot, texts: Texts, session: AsyncSession,
+                   campaign: Campaign, sub: Submission) -> None:
+    """第 N 轮评审意见: a decided round's feedback in full (what the creator was sent), again."""
+    rnd = await rounds.round_of(session, sub.id, int(callback_data.arg)) if callback_data.arg.isdigit() else None
+    fb = await reviews.feedback(session, campaign, rnd.id) if rnd is not None else None
+    if fb is None:
+        await stale_button(callback, texts)
+        return
+    await callback.answer()
+    await bot.send_message(callback.from_user.id, texts.render("review/notice_feedback", fb=fb))
 
 
 async def card_page(callback: CallbackQuery, callback_data: SubCB, texts: Texts, session: AsyncSession,
@@ -136,16 +159,22 @@ async def submit(callback: CallbackQuery, bot: Bot, texts: Texts, session: Async
 async def submit_yes(callback: CallbackQuery, bot: Bot, state: FSMContext, texts: Texts, session: AsyncSession,
                      person: Person, campaign: Campaign, settings: Settings, clock: Callable[[], datetime],
                      sub: Submission) -> None:
-    """确认提交: submitted (the operators are told), or why not."""
+    """确认提交: submitted (the operators are told) and its review round opened (its reviewers are
+    told; with none available it waits in the operators' queue), or why not."""
     was_returned = sub.status == Status.returned
     outcome, ready = await submissions.submit(session, campaign, sub, clock())
+    waiting = False
+    if outcome is SubmitOutcome.submitted:
+        opened = await rounds.open_round(session, campaign, sub, now=clock(), actor_id=person.id)
+        await notices.assigned(session, texts, [(opened.round.id, r) for r in opened.assigned])
+        waiting = opened.round.status == RoundStatus.waiting  # the operators' notice says so
     await send_submit_result(bot, person.id, texts, session, sub, outcome, ready, callback=callback)
     if outcome is SubmitOutcome.submitted:
         if (await state.get_data()).get("submission_id") == sub.id:
             await leave_open(state)
-        await notify(session, sorted(settings.admin_ids), texts.render(
+        await notify(session, await notices.operator_ids(session, settings.admin_ids), texts.render(
             "application/for_staff", sub=sub, category=campaign.category(sub.category), person=person,
-            pending=len(ready.pending_files) if ready else 0, resubmitted=was_returned),
+            pending=len(ready.pending_files) if ready else 0, resubmitted=was_returned, waiting=waiting),
             staff_button(texts, sub), about=sub.user_id)
 
 
@@ -256,7 +285,9 @@ def build() -> Router:
     on = router.callback_query.register
     own = Own()
     on(open_card, SubCB.filter(F.action == SubAction.open), own)
+    on(open_card_below, SubCB.filter(F.action == SubAction.show), own)
     on(card_page, SubCB.filter(F.action == SubAction.page), own)
+    on(feedback, SubCB.filter(F.action == SubAction.feedback), own)
     on(later, SubCB.filter(F.action == SubAction.later), own)
     on(edit, SubCB.filter(F.action == SubAction.edit), own, May(Action.edit_submission))
     on(fix, SubCB.filter(F.action == SubAction.fix), own, May(Action.edit_submission))
