@@ -6,6 +6,7 @@ Templates: content/templates/review/notice_*.j2."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from bot.callbacks import ReviewAction, ReviewCB, RoundAction, RoundCB, SubActio
 from bot.campaign import Campaign
 from bot.outbox import notify
 from bot.render import Texts
-from bot.services import reviews
+from bot.services import reviews, rounds
 from bot.services.users import Role
 from storage.models import ReviewAssignment, ReviewRound, Submission, UserRole
 from storage.statuses import Verdict
@@ -92,6 +93,23 @@ async def taken_away(session: AsyncSession, texts: Texts, assignments: Iterable[
         sent += await notify(session, [asg.reviewer_id], texts.render("review/notice_taken_away", sub=sub,
                                                                       round=rnd, why=why))
     return sent
+
+
+async def reviewer_left(session: AsyncSession, texts: Texts, campaign: Campaign, admin_ids: Iterable[int],
+                        reviewer_id: int, *, now: datetime, actor_id: int | None, why: str) -> list[rounds.Released]:
+    """A reviewer lost the role (`why` "not_reviewer") or erased their data ("erased"): their open
+    assignments go to others (`rounds.release_reviewer`); the new reviewers are told, the one who
+    left is told to stop (not after erasing: nothing is sent to them then), and the operators
+    hear of rounds left without anyone."""
+    released = await rounds.release_reviewer(session, campaign, reviewer_id, now=now, actor_id=actor_id, reason=why)
+    await assigned(session, texts, [(r.assignment.round_id, r.replacement) for r in released
+                                    if r.replacement is not None])
+    if why != "erased":
+        await taken_away(session, texts, [r.assignment for r in released], why=why)
+    for r in released:
+        if r.round_waiting:
+            await round_waiting(session, texts, admin_ids, await session.get(ReviewRound, r.assignment.round_id))
+    return released
 
 
 async def disqualified(session: AsyncSession, texts: Texts, sub: Submission, reason: str) -> int:

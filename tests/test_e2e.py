@@ -255,3 +255,142 @@ async def test_a_hard_kill_in_a_burst_loses_no_update_and_repeats_none(sandbox, 
             assert len(answers) >= 5
     finally:
         await stop_bot(proc)
+
+
+async def _invited_reviewer(client, boss, uid: int, name: str, words: str, unit: str):
+    await boss.send("/invite reviewer")
+    invite = await boss.wait_for("邀请链接", timeout=20)
+    payload = invite["message"]["text"].split("start=")[1].split()[0]
+    reviewer = client.user(uid, name)
+    await reviewer.send(f"/start {payload}")
+    await reviewer.wait_for("擅长的方向", timeout=20)
+    await reviewer.press("完成")
+    await reviewer.wait_for("其他专业领域")
+    await reviewer.send(words)
+    await reviewer.wait_for("所在单位")
+    await reviewer.send(unit)
+    await reviewer.wait_for("请核对")
+    await reviewer.press("保存")
+    await reviewer.wait_for("评审领域已保存")
+    return reviewer
+
+
+async def _review(reviewer, scores: list[int], comment: str, recommendation: str) -> None:
+    await reviewer.wait_for("新的评审任务", timeout=20)
+    await reviewer.press("查看评审任务")
+    await reviewer.wait_for("评审任务：申报")
+    await reviewer.press("开始评审")
+    total = len(scores) + 3
+    for step, score in enumerate(scores, start=1):
+        await reviewer.wait_for(f"第 {step}/{total} 项")
+        await reviewer.press(str(score))
+    await reviewer.wait_for(f"第 {total - 2}/{total} 项")
+    await reviewer.send(comment)
+    await reviewer.wait_for(f"第 {total - 1}/{total} 项")
+    await reviewer.press("跳过")
+    await reviewer.wait_for(f"第 {total}/{total} 项")
+    await reviewer.press(recommendation)
+    await reviewer.wait_for("请核对您的评审")
+    await reviewer.press("提交评审")
+    await reviewer.wait_for("评审已提交")
+
+
+async def _decide(boss, verdict: str, message: str) -> None:
+    await boss.wait_for("评审意见已全部提交", timeout=20)
+    await boss.press("查看评审汇总")
+    await boss.wait_for("评审已齐")
+    await boss.press("做出决定")
+    await boss.wait_for("第 1/2 项")
+    await boss.press(verdict)
+    await boss.wait_for("第 2/2 项")
+    await boss.send(message)
+    await boss.wait_for("请核对")
+    await boss.press("确认决定")
+    await boss.wait_for("作出决定")
+
+
+async def test_two_review_rounds_against_the_sandbox(sandbox, db_url, tmp_path):
+    """Issue 10 end to end, over HTTP: two reviewers invited by link set their profiles, a creator's
+    article is reviewed, 修改后再审, the file replaced, round 2, 入选; the creator's feedback carries the
+    scores and comments, and the operator's export arrives."""
+    from bot.campaign import DEFAULT_CAMPAIGN_PATH
+    from storage.db import make_engine, make_sessionmaker
+    from tests.conftest import approve_creator
+    from tests.media import make_docx
+
+    base_url, client = sandbox
+    campaign = tmp_path / "campaign.toml"
+    campaign.write_text(DEFAULT_CAMPAIGN_PATH.read_text(encoding="utf-8").replace(
+        "end = 2024-03-31T23:59:59", "end = 2099-12-31T23:59:59"), encoding="utf-8")
+    engine = make_engine(db_url)
+    await approve_creator(make_sessionmaker(engine), 1001)
+    await engine.dispose()
+    proc = await start_bot(base_url, db_url, tmp_path / "bot.log", CAMPAIGN_FILE=str(campaign))
+    try:
+        await client.wait_polling(timeout=60)
+        boss = client.user(ADMIN_ID, "Boss")
+        await boss.send("/start")
+        await boss.wait_for("等待您处理", timeout=20)
+        wang = await _invited_reviewer(client, boss, 2101, "王评审", "天体物理", "中国科学院国家天文台")
+        li = await _invited_reviewer(client, boss, 2102, "李评审", "科学教育", "北京师范大学")
+
+        alice = client.user(1001, "Alice")
+        await alice.send("/apply")
+        await alice.wait_for("申报类型", timeout=20)
+        await alice.press("作品")
+        await alice.wait_for("请选择作品类别")
+        await alice.press("图文")
+        await alice.wait_for("作品（选题）名称")
+        await alice.send("黑洞是怎样形成的")
+        await alice.wait_for("选题方向")
+        await alice.press("剖析前沿科技")
+        await alice.wait_for("简介")
+        await alice.send("从恒星死亡讲起，讲清黑洞的形成。")
+        await alice.wait_for("原创声明")
+        await alice.press("我已阅读并确认")
+        await alice.wait_for("请核对")
+        await alice.press("保存草稿")
+        await alice.wait_for("草稿已保存")
+        await alice.upload(make_docx(tmp_path / "黑洞.docx", 1500))
+        await alice.wait_for(lambda e: e["kind"] == "edit" and "检查通过" in (e["message"].get("text") or ""),
+                             timeout=30)
+        await alice.press("提交申报")
+        await alice.wait_for("确定要提交", timeout=20)
+        await alice.press("确认提交申报")
+        await alice.wait_for("评审专家已开始评审", timeout=20)
+
+        await _review(wang, [4, 5, 4, 2, 4, 5], "结构清楚，建议补充观测进展。", "修改后再审")
+        await _review(li, [5, 4, 5, 5, 4, 4], "语言生动，结尾略仓促。", "入选")
+        await _decide(boss, "修改后再审", "请补充观测进展后再提交。")
+
+        feedback = (await alice.wait_for("第 1 轮评审结果", timeout=20))["message"]["text"]
+        for part in ("修改后再审", "请补充观测进展后再提交。", "科学性：4.5", "艺术性：3.5",
+                     "评审专家1：结构清楚，建议补充观测进展。", "评审专家2：语言生动，结尾略仓促。"):
+            assert part in feedback
+        assert "王评审" not in feedback and "李评审" not in feedback
+
+        await alice.press("开始修改")
+        await alice.wait_for("提交第 2 轮评审")
+        await alice.press("上传新版本")
+        await alice.wait_for("发送")
+        await alice.upload(make_docx(tmp_path / "黑洞修改版.docx", 1800))
+        await alice.wait_for("替换它吗", timeout=20)
+        await alice.press("替换")
+        await alice.wait_for(lambda e: e["kind"] == "edit" and "检查通过" in (e["message"].get("text") or ""),
+                             timeout=30)
+        await alice.press("提交申报")
+        await alice.wait_for("确定要提交", timeout=20)
+        await alice.press("确认提交申报")
+        await alice.wait_for("第 2 轮已提交", timeout=20)
+
+        await _review(wang, [5, 5, 5, 4, 5, 5], "修改到位。", "入选")
+        await _review(li, [5, 4, 5, 5, 5, 4], "可以入选。", "入选")
+        await _decide(boss, "入选", "修改到位，入选。")
+        final = (await alice.wait_for("第 2 轮评审结果", timeout=20))["message"]["text"]
+        assert "入选" in final and "修改到位。" in final
+
+        await boss.send("/export")
+        export = await boss.wait_for(lambda e: bool(e.get("message", {}).get("document")), timeout=20)
+        assert export["message"]["document"]["file_name"].endswith(".xlsx")
+    finally:
+        await stop_bot(proc)

@@ -66,6 +66,7 @@ async def build(maker) -> dict[str, int]:
     await approve_creator(maker, REGISTERED, account_name="小科说")  # person_name "Alice"
     async with maker.begin() as session:
         await upsert_user(session, UNREGISTERED, first_name="Bob", last_name="Li")
+        await upsert_user(session, R1, first_name="王", last_name="评审")  # R2 has no user row (erased long ago)
         # 1: two rounds — round 1 decided 修改后再审 on two reviews; round 2 being reviewed (one in)
         one = await submission(session, REGISTERED, "黑洞是怎样形成的", t=10)
         await transition(session, one, SubmissionStatus.submitted, actor_id=REGISTERED, now=at(11))
@@ -115,6 +116,7 @@ async def test_the_export_has_a_row_per_round_with_reviews_and_decision_and_the_
     assert [(r.reviewer_id, r.scores, r.recommendation, r.comment) for r in first.reviews] == [
         (R1, scores(4, 5, 4, 2, 4, 5), "revise", "=补充文献"), (R2, scores(5, 4, 3, 5, 3, 4), "accept", "结尾仓促")]
     assert [r.reviewer_id for r in rows[1].reviews] == [R1]  # R3's is not in yet
+    assert first.reviewer_names.get(R1) == "王 评审" and R2 not in first.reviewer_names
     assert (rows[2].applicant, rows[2].account_name, rows[2].kind) == ("Bob Li", "", "topic")
     assert len(audit) == audit_total
     assert [a.at for a in audit] == sorted(a.at for a in audit)
@@ -126,7 +128,7 @@ async def test_the_export_has_a_row_per_round_with_reviews_and_decision_and_the_
     col = {name: i for i, name in enumerate(header)}
     assert list(header[: len(BASE_HEADERS)]) == list(BASE_HEADERS)
     assert body[0][: len(BASE_HEADERS)] == [ids["one"], "Alice", "小科说", "视频", "作品", "黑洞是怎样形成的", 1, "已决定"]
-    assert body[0][col["评审1·评审人"]] == R1 and body[0][col["评审2·艺术性"]] == 5
+    assert body[0][col["评审1·评审人"]] == f"王 评审（{R1}）" and body[0][col["评审2·评审人"]] == R2 and body[0][col["评审2·艺术性"]] == 5
     assert body[0][col["评审1·评语"]] == "'=补充文献"  # typed text never becomes a formula
     assert [body[0][col[f"均分·{c.name}"]] for c in CAMPAIGN.criteria] == [4.5, 4.5, 3.5, 3.5, 3.5, 4.5]
     assert (body[0][col["评审意见分歧"]], body[0][col["决定"]]) == ("是", "修改后再审")

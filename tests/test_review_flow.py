@@ -225,3 +225,45 @@ async def test_files_of_a_decided_application_can_not_change(app, status):
     assert not can(alice, Action.change_files, sub) and not can(alice, Action.edit_submission, sub)
     assert not can(alice, Action.submit_submission, sub) and not can(alice, Action.withdraw_submission, sub)
     assert SubmissionFile  # the files stay as the round's record
+
+
+async def test_a_reviewer_who_deletes_their_data_hands_their_open_reviews_on(app, chat, creator, tmp_path):
+    await make_reviewer(app, R1, "评审甲")
+    await make_reviewer(app, R2, "评审乙")
+    app.campaign.review.__dict__["reviewers"] = 1
+    try:
+        sub_id = await submitted_article(creator, tmp_path)
+        (rnd,) = await one(app, ReviewRound, ReviewRound.submission_id == sub_id)
+        (first,) = await one(app, ReviewAssignment, ReviewAssignment.round_id == rnd.id)
+        leaving, staying = first.reviewer_id, ({R1, R2} - {first.reviewer_id}).pop()
+        person = chat.user(leaving, "评审")
+        await person.send("/deletedata")
+        await person.press("确认删除")
+        rows = {a.reviewer_id: a for a in await one(app, ReviewAssignment, ReviewAssignment.round_id == rnd.id)}
+        assert (rows[leaving].status, rows[staying].status) == (AssignmentStatus.reassigned, AssignmentStatus.assigned)
+        assert "新的评审任务" in chat.tg.sent[staying][-1].text
+        assert not any("已停止" in m.text for m in chat.tg.sent[leaving])  # nothing more is sent to them
+        from storage.models import ReviewerProfile
+        assert await one(app, ReviewerProfile, ReviewerProfile.user_id == leaving) == []
+    finally:
+        app.campaign.review.__dict__["reviewers"] = 2
+
+
+async def test_feedback_to_a_creator_who_blocked_the_bot_is_recorded_not_a_crash(app, chat, creator, tmp_path):
+    from storage.models import OutboxMessage
+    from storage.statuses import OutboxStatus
+    await make_reviewer(app, R1, "评审甲")
+    await make_reviewer(app, R2, "评审乙")
+    sub_id = await submitted_article(creator, tmp_path)
+    chat.tg.blocked.add(creator.id)
+    before = len(creator.history)
+    await decide_through_services(app, sub_id, Verdict.reject, "与本期选题方向不符。", IN_WINDOW)
+    await app.dispatcher["outbox"].drain(chat.bot)
+    rows = [r for r in await one(app, OutboxMessage, OutboxMessage.chat_id == creator.id) if "评审结果" in r.payload]
+    assert [r.status for r in rows] == [OutboxStatus.failed] and "blocked" in (rows[0].last_error or "")
+    assert len(creator.history) == before
+    async with app.sessionmaker() as session:  # the decision stands
+        assert (await session.get(Submission, sub_id)).status == SubmissionStatus.rejected
+    # the operators' side still works
+    await chat.user(ADMIN_ID, "Boss").send("/submissions")
+    assert "不入选" in chat.user(ADMIN_ID, "Boss").last_text

@@ -20,11 +20,10 @@ from bot.config import Settings
 from bot.filters import Can
 from bot.keyboards import back_to_menu, staff_menu
 from bot.render import Texts
-from bot.services import inbox, rounds, users
+from bot.services import inbox, users
 from bot.services.policy import Action
 from bot.services.users import INVITABLE, Person, Role
 from bot.ui import show, stale_button
-from storage.models import ReviewRound
 
 
 async def _invite_text(bot: Bot, texts: Texts, session: AsyncSession, person: Person, role: Role) -> str:
@@ -69,15 +68,8 @@ async def revoke(message: Message, command: CommandObject, bot: Bot, texts: Text
         return
     released = []
     if role is Role.reviewer:
-        released = await rounds.release_reviewer(session, campaign, user_id, now=clock(), actor_id=person.id,
-                                                 reason="reviewer role revoked")
-        await notices.assigned(session, texts, [(r.assignment.round_id, r.replacement) for r in released
-                                                if r.replacement is not None])
-        await notices.taken_away(session, texts, [r.assignment for r in released], why="not_reviewer")
-        for r in released:
-            if r.round_waiting:
-                rnd = await session.get(ReviewRound, r.assignment.round_id)
-                await notices.round_waiting(session, texts, settings.admin_ids, rnd)
+        released = await notices.reviewer_left(session, texts, campaign, settings.admin_ids, user_id, now=clock(),
+                                               actor_id=person.id, why="not_reviewer")
     left = await users.roles_of(session, user_id) | {Role.creator}
     if user_id in settings.admin_ids:
         left.add(Role.admin)

@@ -14,6 +14,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import notices
 from bot.callbacks import (
     CONFIRM_MINUTES,
     MenuCB,
@@ -38,7 +39,7 @@ from bot.render import Texts
 from bot.services import personal_data, recommendation_form, registration
 from bot.services.policy import Action
 from bot.services.registration import SCAN, Status
-from bot.services.users import Person
+from bot.services.users import Person, Role
 from bot.ui import not_allowed, show, stale_button
 
 parse_scan = f.document(SCAN_EXTENSIONS, MAX_FILE)
@@ -256,11 +257,14 @@ async def ask_erase(bot: Bot, texts: Texts, session: AsyncSession, person: Perso
 
 
 async def erase(callback: CallbackQuery, callback_data: ProfileCB, bot: Bot, state: FSMContext, texts: Texts,
-                session: AsyncSession, person: Person, clock) -> None:
+                session: AsyncSession, person: Person, campaign: Campaign, settings: Settings, clock) -> None:
     if not fresh(callback_data.arg, clock()):  # an old button (or one from before stamps): ask again
         await callback.answer()
         await ask_erase(bot, texts, session, person, clock(), expired=True)
         return
+    if person.has(Role.reviewer):  # their open reviews go to others before their name goes
+        await notices.reviewer_left(session, texts, campaign, settings.admin_ids, person.id, now=clock(),
+                                    actor_id=person.id, why="erased")
     done = await personal_data.erase(session, person.id)
     await state.clear()
     await show(callback, texts.render("registration/erased", plan=done), main_menu(texts, None))

@@ -114,6 +114,7 @@ class ExportRow:
     status: str
     reviews: list[ReviewScores] = field(default_factory=list)
     decision: str | None = None
+    reviewer_names: dict[int, str] = field(default_factory=dict)  # reviewer id -> name (the column shows both)
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,8 @@ def export_xlsx(
         for i in range(most):
             if i < len(row.reviews):
                 review = row.reviews[i]
-                values.append(review.reviewer_id)
+                name = row.reviewer_names.get(review.reviewer_id)
+                values.append(f"{name}（{review.reviewer_id}）" if name else review.reviewer_id)
                 values += [review.scores[c.id] for c in criteria]
                 values += [_label(words.statuses, review.recommendation), review.comment]
             else:
@@ -269,6 +271,7 @@ async def load_export(session: AsyncSession, campaign: Any) -> tuple[list[Export
     rounds: dict[int, list[ReviewRound]] = {}
     reviews: dict[int, list[ReviewScores]] = {}
     names: dict[int, tuple[str, str]] = {}
+    reviewer_names: dict[int, str] = {}
     if sub_ids:
         for rnd in (await session.execute(select(ReviewRound).where(ReviewRound.submission_id.in_(sub_ids))
                                           .order_by(ReviewRound.submission_id, ReviewRound.number))).scalars():
@@ -281,9 +284,12 @@ async def load_export(session: AsyncSession, campaign: Any) -> tuple[list[Export
         for asg, review in (await session.execute(query)).all():
             reviews.setdefault(asg.round_id, []).append(
                 ReviewScores(asg.reviewer_id, json.loads(review.scores), str(review.recommendation), review.comment))
-        for user in (await session.execute(select(User).where(User.id.in_(user_ids)))).scalars():
+        reviewer_ids = {r.reviewer_id for rs in reviews.values() for r in rs}
+        for user in (await session.execute(select(User).where(User.id.in_(set(user_ids) | reviewer_ids)))).scalars():
             name = " ".join(p for p in (user.first_name, user.last_name) if p)
             names[user.id] = (name, "")
+            if user.id in reviewer_ids:
+                reviewer_names[user.id] = name
         query = (select(Registration).where(Registration.user_id.in_(user_ids),
                                             Registration.status != RegistrationStatus.erased)
                  .order_by(Registration.id))
@@ -308,7 +314,7 @@ async def load_export(session: AsyncSession, campaign: Any) -> tuple[list[Export
         for rnd in its:
             latest = rnd is its[-1]
             rows.append(ExportRow(**base, round=rnd.number, status=str(sub.status if latest else rnd.status),
-                                  reviews=reviews.get(rnd.id, []),
+                                  reviews=reviews.get(rnd.id, []), reviewer_names=reviewer_names,
                                   decision=None if rnd.decision is None else str(rnd.decision)))
 
     entries = (await session.execute(select(AuditEntry).order_by(AuditEntry.at, AuditEntry.id))).scalars()
