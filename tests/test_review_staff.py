@@ -494,7 +494,7 @@ async def test_export_reads_back_with_reviews_means_decision_and_the_audit_sheet
     col = {name: i for i, name in enumerate(table[0])}
     (row,) = table[1:]
     assert row[:8] == [sub_id, "Alice", "小科说", "图文", "作品", "光的折射", 1, "修改后再审"]
-    assert (row[col["评审1·评审人"]], row[col["评审1·科学性"]], row[col["评审2·科学性"]]) == (R1, 1, 5)
+    assert (row[col["评审1·评审人"]], row[col["评审1·科学性"]], row[col["评审2·科学性"]]) == (f"R{R1}（{R1}）", 1, 5)
     assert row[col["均分·科学性"]] == 3.0 and row[col["均分·原创性"]] == 3.5
     assert (row[col["评审意见分歧"]], row[col["决定"]]) == ("是", "修改后再审")
     log = [list(r) for r in wb["操作记录"].iter_rows(values_only=True)]
