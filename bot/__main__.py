@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bot.campaign import CampaignError
     from bot.config import SettingsError
+    from bot.services.academy import CurriculumError
 
     try:
         if args.command == "sandbox":
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         return {"run": cmd_run, "worker": cmd_run, "migrate": cmd_migrate}[args.command](args)
-    except (SettingsError, CampaignError) as exc:
+    except (SettingsError, CampaignError, CurriculumError) as exc:
         print(f"kepubot: {exc}", file=sys.stderr)
         return 2
 

@@ -26,6 +26,7 @@ from bot.middlewares import ExpiredQueries, SaveBeforeReplying, UnitOfWork
 from bot.outbox.sender import OutboxSender
 from bot.render import Texts
 from bot.retry import RetryRequests
+from bot.services.academy import ACADEMY, Curriculum, load_curriculum
 from storage.db import make_engine, make_sessionmaker
 from storage.fsm import AfterCommitStorage, SQLStorage
 from storage.models import utcnow
@@ -81,10 +82,11 @@ def build_texts(settings: Settings, campaign: Campaign) -> Texts:
 
 def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
                      sessionmaker: async_sessionmaker[AsyncSession], storage: BaseStorage,
-                     isolation: BaseEventIsolation | None = None) -> Dispatcher:
+                     isolation: BaseEventIsolation | None = None, curriculum: Curriculum | None = None) -> Dispatcher:
     dp = Dispatcher(storage=storage, events_isolation=isolation or SimpleEventIsolation(),
                     settings=settings, campaign=campaign, texts=texts, sessionmaker=sessionmaker,
-                    clock=utcnow)  # tests set another clock to act inside the campaign's window
+                    clock=utcnow,  # tests set another clock to act inside the campaign's window
+                    curriculum=curriculum if curriculum is not None else load_curriculum(ACADEMY, campaign))
     sender = OutboxSender(sessionmaker)
     dp["outbox"] = sender
     dp["checker"] = Checker(sessionmaker, campaign, texts, settings)  # uploads checked after their commit
@@ -98,12 +100,13 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
 
 def build_app(settings: Settings) -> App:
     campaign = load_campaign(settings.campaign_file)
+    curriculum = load_curriculum(ACADEMY, campaign)  # a broken lesson stops start-up, naming file and key
     texts = build_texts(settings, campaign)
     engine = make_engine(async_db_url(settings.effective_database_url), busy_seconds=settings.sqlite_busy_seconds,
                          pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout)
     sessionmaker = make_sessionmaker(engine)
     storage, isolation = build_storage(settings, sessionmaker)
-    dp = build_dispatcher(settings, campaign, texts, sessionmaker, storage, isolation)
+    dp = build_dispatcher(settings, campaign, texts, sessionmaker, storage, isolation, curriculum)
     return App(settings, campaign, texts, engine, sessionmaker, storage, dp)
 
 
@@ -162,7 +165,8 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
     if not intake:
         app.dispatcher["inbox"].shared = True  # a worker is never alone: it must not take others' work
     scheduler = build_scheduler(settings, app.sessionmaker, shared=app.dispatcher["inbox"].shared,
-                                given={"campaign": app.campaign, "texts": app.texts})
+                                given={"campaign": app.campaign, "texts": app.texts,
+                                       "curriculum": app.dispatcher["curriculum"]})
     sending = asyncio.create_task(app.dispatcher["outbox"].run(bot), name="outbox")
     inbox_runner = app.dispatcher["inbox"]
     try:

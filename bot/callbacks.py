@@ -29,6 +29,9 @@ class Section(StrEnum):
     bigfiles = "big"  # files too big to check here (/bigfiles)
     questions = "qs"  # open questions (/questions)
     review_queue = "rq"  # review rounds waiting for reviewers or a decision (/review_queue)
+    academy = "acad"  # 创作学院: the lessons (/academy)
+    tutor = "tutor"  # 找导师: one's tutor (/tutor)
+    resources = "res"  # 资源对接: one's resource requests (/resources)
 
 
 JOINED = frozenset({"pg", "fx"})  # actions whose argument follows "_" (the others' follows ".")
@@ -266,4 +269,101 @@ class SubListCB(Acted, CallbackData, prefix="sl"):
 
     q: str
     action: ListAction
+    arg: str = ""
+
+
+# ---------------------------------------------------------------- 创作学院 (issue 11): bot/handlers/academy.py
+
+
+class LessonAction(StrEnum):
+    """A 创作学院 lesson's buttons (LessonCB). Owner: bot/handlers/academy.py."""
+
+    open = "open"  # the lesson at the page last read, in place of the message pressed
+    show = "show"  # the same as a new message (a notification's button: the notification stays)
+    page = "pg"  # arg: a page of the lesson
+    quiz = "quiz"  # its quiz, one poll per question
+    done = "done"  # 完成本课
+
+
+class LessonCB(Acted, CallbackData, prefix="ls"):
+    """A lesson by slug (≤ 48 characters: the data stays under 64 bytes). The handler looks the slug
+    up in the curriculum: an unknown one (a lesson since removed, forged data) is refused kindly."""
+
+    slug: str
+    action: LessonAction
+    arg: str = ""
+
+
+class AcademyCB(CallbackData, prefix="ac"):
+    page: int  # /academy's list of lessons, page by page (the first page is MenuCB(section=academy))
+
+
+# ---------------------------------------------------------------- tutoring (issue 11): bot/handlers/tutoring.py
+
+
+class TutorAction(StrEnum):
+    """Buttons of one-on-one tutoring (TutorCB). Owner: bot/handlers/tutoring.py."""
+
+    chat = "chat"  # the creator enters the conversation (对话中) with their tutor
+    leave = "leave"  # the creator leaves the conversation mode (the tutorship stays)
+    history = "hist"  # the conversation's history; arg: the page (its tutor, or its creator)
+    end = "end"  # 结束对话: asks to confirm
+    end_yes = "end_yes"  # arg: minute stamp
+    mine = "mine"  # a tutor's /mycreators (id 0); arg: the page
+    profile = "profile"  # the tutor profile form (id 0)
+    queue = "queue"  # operators' /tutoring (id 0); arg: the page
+    pick = "pick"  # operators: the tutors to choose from for a waiting tutorship; arg: the page
+    assign = "assign"  # operators: arg: the tutor's id
+
+
+class TutorCB(Acted, CallbackData, prefix="tu"):
+    """A tutorship (`id`: tutorships.id; 0 for the lists). The handler checks who may act on it."""
+
+    id: int
+    action: TutorAction
+    arg: str = ""
+
+
+# ---------------------------------------------------------------- 资源对接 (issue 11): bot/handlers/resources.py
+
+
+class ResAction(StrEnum):
+    """A creator's buttons on their own resource requests (ResCB). Owner: bot/handlers/resources.py."""
+
+    mine = "mine"  # their list (id 0), arg: the page
+    new = "new"  # 新建需求: the request form (id 0)
+    open = "open"  # the request's card, in place of the message pressed
+    show = "show"  # the card as a new message (a notification's button)
+    more = "more"  # 补充/追问 on an answered request: the follow-up form
+    close = "close"  # 已解决/撤销: asks to confirm
+    close_yes = "close_yes"  # arg: minute stamp
+
+
+class ResCB(Acted, CallbackData, prefix="rs"):
+    """A creator's resource request (`id`: resource_requests.id); the handler checks it is theirs."""
+
+    id: int
+    action: ResAction
+    arg: str = ""
+
+
+class ResStaffAction(StrEnum):
+    """Buttons of those who handle resource requests (ResStaffCB): operators, and a tutor on the
+    requests assigned to them. Owner: bot/handlers/resources.py."""
+
+    page = "pg"  # /requests' list (id 0), arg: "<filter>-<page>"
+    open = "open"  # the request's card in place
+    show = "show"  # the card as a new message (a notification's button)
+    assign = "assign"  # operators: whom to give it to, arg: the page
+    pick = "pick"  # operators: arg: the user id it goes to
+    answer = "answer"  # the answer form
+    close = "close"  # asks to confirm
+    close_yes = "close_yes"  # arg: minute stamp
+
+
+class ResStaffCB(Acted, CallbackData, prefix="rsh"):
+    """A resource request for its handlers (the service checks the policy on the request itself)."""
+
+    id: int
+    action: ResStaffAction
     arg: str = ""

@@ -250,6 +250,21 @@ class ArchiveLimits(_Model):
     max_ratio: Annotated[float, Field(gt=1)]  # unpacked/packed, per entry and for the whole archive
 
 
+class DripLesson(_Model):
+    """A lesson offered `day` days after a creator's 科普号 registration is approved."""
+
+    slug: Id
+    day: Annotated[StrictInt, Field(ge=0, le=365)]
+
+
+class AcademySettings(_Model):
+    """创作学院 (三(三)): the drip schedule of lessons after approval. The lessons themselves are the
+    files of content/academy/ (bot/services/academy.py checks the slugs named here exist)."""
+
+    drip: tuple[DripLesson, ...] = ()
+    source: str = ""
+
+
 class ReviewSettings(_Model):
     """Expert review (七(一)): how many reviewers a round gets, their deadline, the score scale,
     when reviewers count as disagreeing, the 修改后再审 deadline and whether creators see reviewers'
@@ -417,6 +432,7 @@ class Campaign(_Model):
     common_rules: tuple[Rule, ...] = ()  # apply to every category
     categories: Annotated[tuple[Category, ...], Field(min_length=1)]
     review: ReviewSettings = ReviewSettings()
+    academy: AcademySettings = AcademySettings()
 
     @field_validator("timezone")
     @classmethod

@@ -29,7 +29,9 @@ def main_menu(texts: Texts, person: Person | None, waiting: Waiting | None = Non
         buttons.append(button(texts, "menu.staff", MenuCB(section=Section.staff).pack()))
     work = [button(texts, "menu.apply", MenuCB(section=Section.apply).pack()),
             button(texts, "menu.mywork", MenuCB(section=Section.mywork).pack())]
-    rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], work, *in_rows(buttons, 2)]
+    growth = [button(texts, f"menu.{s.value}", MenuCB(section=s).pack())
+              for s in (Section.academy, Section.tutor, Section.resources)]
+    rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], work, growth, *in_rows(buttons, 2)]
     if person is not None and person.has(Role.reviewer):  # their review queue first
         rows.insert(0, [button(texts, "menu.reviews", ReviewCB(id=0, action=ReviewAction.queue).pack())])
     if waiting is not None:

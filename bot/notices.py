@@ -17,6 +17,7 @@ from bot.campaign import Campaign
 from bot.outbox import notify
 from bot.render import Texts
 from bot.services import reviews, rounds
+from bot.services.academy import Curriculum
 from bot.services.users import Role
 from storage.models import ReviewAssignment, ReviewRound, Submission, UserRole
 from storage.statuses import Verdict
@@ -67,18 +68,31 @@ async def reviews_in(session: AsyncSession, texts: Texts, admin_ids: Iterable[in
                         texts.render("review/notice_reviews_in", sub=sub, round=rnd), markup)
 
 
-async def decided(session: AsyncSession, texts: Texts, campaign: Campaign, round_id: int) -> int:
+async def decided(session: AsyncSession, texts: Texts, campaign: Campaign, round_id: int, *,
+                  curriculum: Curriculum | None = None, now: datetime | None = None) -> int:
     """The creator's feedback on a decided round: the decision and its message, the mean score of
     each criterion, the reviewers' comments, the weakest criterion, and what to do next (修改后再审:
-    the button to start the next round, and its deadline). A creator who blocked the bot: the
-    outbox records the failure."""
+    the button to start the next round, and its deadline), with the 创作学院 lessons that strengthen
+    the weakest criterion (推荐学习, a button each; recorded as offered). `curriculum`: the lessons the
+    app loaded (None: content/academy/ as shipped). A creator who blocked the bot: the outbox records
+    the failure."""
+    from bot.callbacks import LessonAction, LessonCB
+    from bot.services import lessons
+
     fb = await reviews.feedback(session, campaign, round_id)
     if fb is None:
         return 0
     sub = await session.get(Submission, fb.submission_id)
     label = "review.start_next_round" if fb.verdict is Verdict.revise else "review.open_application"
     markup = _button(texts.label(label, round=fb.round + 1), SubCB(id=sub.id, action=SubAction.show).pack())
-    return await notify(session, [sub.user_id], texts.render("review/notice_feedback", fb=fb), markup,
+    recommended = await lessons.recommend_for_review(
+        session, campaign, curriculum if curriculum is not None else lessons.shipped(campaign), sub.user_id,
+        fb.weakest, now=now)
+    markup.inline_keyboard += [[InlineKeyboardButton(
+        text=texts.label("academy.open_recommended", title=lesson.title),
+        callback_data=LessonCB(slug=lesson.slug, action=LessonAction.show).pack())] for lesson in recommended]
+    return await notify(session, [sub.user_id], texts.render("review/notice_feedback", fb=fb,
+                                                             recommended=recommended), markup,
                         about=sub.user_id)
 
 

@@ -23,10 +23,13 @@ from storage.statuses import (
     FileStatus,
     InboxStatus,
     InquiryStatus,
+    LessonStatus,
     OutboxStatus,
     RegistrationStatus,
+    ResourceStatus,
     RoundStatus,
     SubmissionStatus,
+    TutorshipStatus,
     Verdict,
 )
 
@@ -275,6 +278,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # the message Telegram made of the row's last part (a relayed copy): a reply to it is traced back
+    result_message_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AuditEntry(Base):
@@ -363,3 +368,111 @@ class ReviewerProfile(Base):
 __all__ = ["Base", "InboxUpdate", "User", "UserRole", "Invite", "ProcessedUpdate", "FsmRecord", "Inquiry", "Registration", "Submission", "SubmissionFile", "OutboxMessage", "AuditEntry",
            "ReviewRound", "ReviewAssignment", "Review", "ReviewerProfile",
            "StatusType", "utcnow", "UTCDateTime"]
+
+
+# ---------------------------------------------------------------- 创作学院 and tutoring (issue 11)
+
+
+class LessonProgress(Base):
+    """A person's progress in one lesson of content/academy/ (by its slug): the page they are on."""
+
+    __tablename__ = "lesson_progress"
+    __table_args__ = (UniqueConstraint("user_id", "slug"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    status: Mapped[LessonStatus] = mapped_column(StatusType(LessonStatus, 16))
+    page: Mapped[int] = mapped_column(default=0)  # 0-based page of the lesson last shown
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class QuizPoll(Base):
+    """A lesson's quiz question sent as a Telegram quiz poll; its poll_answer is recorded here."""
+
+    __tablename__ = "quiz_polls"
+
+    poll_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # Telegram's poll id
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    question: Mapped[int] = mapped_column()  # index of the question in the lesson's quiz
+    correct_option: Mapped[int] = mapped_column()
+    chosen_option: Mapped[int | None] = mapped_column()
+    correct: Mapped[bool | None] = mapped_column()
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LessonOffer(Base):
+    """A lesson offered to a person (the drip schedule after approval, or a review's weakest
+    criterion): each at most once."""
+
+    __tablename__ = "lesson_offers"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16))  # drip | review
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TutorProfile(Base):
+    """A tutor's fields (the campaign's directions, and their own words) and how many creators they take."""
+
+    __tablename__ = "tutor_profiles"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    fields: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of direction ids
+    other_fields: Mapped[str] = mapped_column(Text, default="")
+    capacity: Mapped[int] = mapped_column(default=5)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Tutorship(Base):
+    """A creator's one-on-one guidance with a tutor (tutor_id None while it waits for one)."""
+
+    __tablename__ = "tutorships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    tutor_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    status: Mapped[TutorshipStatus] = mapped_column(StatusType(TutorshipStatus, 16), index=True)
+    assigned_by: Mapped[int | None] = mapped_column(BigInteger)  # None: matched automatically
+    request: Mapped[str | None] = mapped_column(Text)  # what the creator wrote when asking for a tutor
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TutorMessage(Base):
+    """One message relayed between a creator and their tutor (the conversation's history)."""
+
+    __tablename__ = "tutor_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tutorship_id: Mapped[int] = mapped_column(ForeignKey("tutorships.id", ondelete="CASCADE"), index=True)
+    sender_id: Mapped[int] = mapped_column(BigInteger)
+    recipient_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # text | photo | document | video | voice | …
+    text: Mapped[str | None] = mapped_column(Text)  # the text or caption
+    file_id: Mapped[str | None] = mapped_column(String(255))
+    source_message_id: Mapped[int] = mapped_column(BigInteger)  # in the sender's chat
+    outbox_id: Mapped[int | None] = mapped_column(index=True)  # the relay's outbox row
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ResourceRequest(Base):
+    """A creator's 资源对接 request and what became of it."""
+
+    __tablename__ = "resource_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # expert | venue | data | promotion | other
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[ResourceStatus] = mapped_column(StatusType(ResourceStatus, 16), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger)  # a tutor or a staff member
+    answer: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

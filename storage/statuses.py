@@ -68,6 +68,30 @@ class Verdict(StrEnum):
     reject = "reject"  # 不入选
 
 
+class LessonStatus(StrEnum):
+    """A person's progress in one 创作学院 lesson."""
+
+    started = "started"  # opened; `page` remembers where they are
+    done = "done"  # marked done (the quiz, if any, answered or skipped)
+
+
+class TutorshipStatus(StrEnum):
+    """A creator's one-on-one guidance (通知三(三))."""
+
+    waiting = "waiting"  # asked for a tutor, none assigned yet: in the operators' queue
+    active = "active"  # a tutor is assigned: messages are relayed both ways
+    ended = "ended"  # either side ended it, or an operator did
+
+
+class ResourceStatus(StrEnum):
+    """A creator's 资源对接 request (expert consultation, venue, data, promotion, other)."""
+
+    open = "open"  # filed, nobody handles it yet
+    assigned = "assigned"  # an operator gave it to a tutor or a staff member
+    answered = "answered"  # an answer went to the creator (they may follow up: it can be assigned again)
+    closed = "closed"
+
+
 class InquiryStatus(StrEnum):
     open = "open"
     answered = "answered"

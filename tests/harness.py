@@ -50,7 +50,7 @@ from bot.sandbox.emulator import ApiError, Emulator, Fault, Params, decode_compl
 
 BOT_ID = 424242
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "科普号创作助手", "username": "kepu_test_bot"}
-SENDS = {"sendMessage", "sendDocument", "sendPhoto", "sendVideo", "copyMessage", "forwardMessage"}
+SENDS = {"sendMessage", "sendDocument", "sendPhoto", "sendVideo", "copyMessage", "forwardMessage", "sendPoll"}
 EDITS = {"editMessageText", "editMessageReplyMarkup", "editMessageCaption"}
 
 
@@ -218,7 +218,8 @@ class FakeTelegram(BaseSession):
         if name in SENDS:
             chat_id = int(values["chat_id"])
             message = self.state.chats[chat_id].messages[result["message_id"]]
-            text = values.get("text") or values.get("caption") or message.get("text") or message.get("caption") or ""
+            text = (values.get("text") or values.get("caption") or message.get("text") or message.get("caption")
+                    or (message.get("poll") or {}).get("question") or "")  # a poll: its question
             sent = Sent(name, chat_id, result["message_id"], text=text, markup=values.get("reply_markup"), raw=values)
             shown = message.get("document") or message.get("video") or (message.get("photo") or [None])[-1]
             if shown is not None:
@@ -502,6 +503,20 @@ class ChatUser:
         emu.callback(state, self._me(), message, data)
         await self.conv.deliver()
         return self.new()
+
+    async def answer_poll(self, *options: int, poll_id: str | None = None) -> list[Sent]:
+        """Vote in the newest poll the bot sent this person (or `poll_id`): options counted from 0.
+        The bot gets the poll_answer update (the poll is not anonymous)."""
+        self.conv.emu.answer_poll(self.conv.tg.state, self._me(), list(options), poll_id)
+        await self.conv.deliver()
+        return self.new()
+
+    @property
+    def last_poll(self) -> dict[str, Any] | None:
+        """The newest poll the bot sent this person, as Telegram shows it (id, question, options, …)."""
+        chat = self.conv.tg.state.chats.get(self.id)
+        polls = [m["poll"] for m in reversed(chat.messages.values()) if "poll" in m] if chat else []
+        return polls[0] if polls else None
 
     def new(self) -> list[Sent]:
         history = self.conv.tg.sent[self.id]

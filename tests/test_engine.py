@@ -353,9 +353,10 @@ async def test_every_registered_form_renders(app, settings: Settings):
 
     forms = all_forms(campaign, on_saved)
     assert set(forms) == {"registration", "registration_reject", "application", "inquiry", "inquiry_answer",
-                          "manual_fail", "review", "decline_review", "reviewer_profile", "decision", "disqualify"}
+                          "manual_fail", "review", "decline_review", "reviewer_profile", "decision", "disqualify",
+                          "tutor_profile", "resource_request", "resource_answer", "resource_more"}
     refs = {"registration_id": 1, "inquiry_id": 1, "file_id": 1, "submission_id": 1, "about": 1, "round_id": 1,
-            "assignment_id": 1}
+            "assignment_id": 1, "request_id": 1}
     bot = Conversation(app.dispatcher).bot
     state = app.dispatcher.fsm.get_context(bot=bot, chat_id=1, user_id=1)
     rendered = 0

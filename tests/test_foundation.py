@@ -177,7 +177,8 @@ async def test_invite_grants_a_role_once(chat, app):
     payload = link.split("start=")[1]
     tutor = chat.user(2001, "Teacher")
     replies = await tutor.send(f"/start {payload}")
-    assert "您已成为<b>辅导老师</b>" in replies[0].text and "辅导老师" in replies[1].text
+    assert "您已成为<b>辅导老师</b>" in replies[0].text and "/tutorprofile" in replies[0].text
+    assert "设置辅导方向与人数" in replies[1].text  # the tutor's profile form starts at once
     commands = [p for name, p in chat.tg.calls if name == "setMyCommands"]
     assert commands and commands[-1]["scope"] == {"type": "chat", "chat_id": 2001}
     other = chat.user(2002, "Other")

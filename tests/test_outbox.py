@@ -208,3 +208,72 @@ async def test_a_notification_held_for_quiet_hours_waits_for_its_time(app):
     (row,) = await rows(app)
     assert (row.status, row.not_before, row.last_error) == ("held", morning, None)
     assert await app.dispatcher["outbox"].drain(chat.bot) == 0 and chat.tg.sent[2001] == []
+
+
+async def test_the_message_id_of_a_row_s_last_part_is_recorded(app):
+    from bot.outbox import queue
+
+    chat = Conversation(app.dispatcher)
+    async with app.sessionmaker.begin() as session:
+        await notify(session, [2001], "附件之后的正文",
+                     attachments=[("document", BufferedInputFile(b"bytes", filename="a.pdf"))], ref="tutorship:7")
+    await app.dispatcher["outbox"].drain(chat.bot)
+    document, message = chat.tg.sent[2001]
+    (row,) = await rows(app)
+    assert row.status == "sent" and row.result_message_id == message.message_id != document.message_id
+    async with app.sessionmaker() as session:
+        found = await queue.by_result(session, 2001, message.message_id)
+        assert found is not None and found.id == row.id and queue.payload_of(found)["ref"] == "tutorship:7"
+        assert await queue.by_result(session, 2001, document.message_id) is None  # not the row's last part
+        assert await queue.by_result(session, 2002, message.message_id) is None  # another chat's message
+
+
+async def test_a_relayed_copy_records_its_message_id_and_its_row_id_is_returned(app):
+    from bot.outbox import queue, relay
+
+    chat = Conversation(app.dispatcher)
+    alice = chat.user(1001, "Alice")
+    await alice.send("请问配音可以用AI吗？")
+    (asked,) = [mid for mid, m in chat.tg.state.chats[1001].messages.items() if m["from"]["id"] == 1001]
+    async with app.sessionmaker.begin() as session:
+        row_id = await relay(session, 2001, from_chat=1001, message_id=asked)
+    (row,) = await rows(app)
+    assert row.id == row_id and row.result_message_id is None  # known once delivered
+    await app.dispatcher["outbox"].drain(chat.bot)
+    (copy,) = chat.tg.sent[2001]
+    (row,) = await rows(app)
+    assert row.result_message_id == copy.message_id
+    async with app.sessionmaker() as session:
+        assert (await queue.by_result(session, 2001, copy.message_id)).id == row_id
+
+
+async def test_a_relay_that_fails_for_good_tells_its_sender_once(app):
+    from bot.outbox import relay
+
+    chat = Conversation(app.dispatcher)
+    alice = chat.user(1001, "Alice")
+    await alice.send("老师，这一段怎么改？")
+    (asked,) = [mid for mid, m in chat.tg.state.chats[1001].messages.items() if m["from"]["id"] == 1001]
+    chat.tg.blocked.add(2001)
+    async with app.sessionmaker.begin() as session:
+        await relay(session, 2001, from_chat=1001, message_id=asked, on_failure=(1001, "没有送达"))
+    await app.dispatcher["outbox"].drain(chat.bot)
+    copy_row, notice_row = await rows(app)
+    assert copy_row.status == "failed" and "blocked" in copy_row.last_error and copy_row.result_message_id is None
+    assert notice_row.chat_id == 1001 and notice_row.status == "sent"
+    assert chat.tg.sent[1001][-1].text == "没有送达" and chat.tg.sent[2001] == []
+
+
+async def test_a_relay_given_up_after_its_tries_tells_its_sender(app):
+    from bot.outbox import queue, relay
+
+    chat = Conversation(app.dispatcher)
+    async with app.sessionmaker.begin() as session:
+        await relay(session, 2001, from_chat=1001, message_id=1, on_failure=(1001, "多次尝试后仍未送达"))
+        await session.execute(update(OutboxMessage).values(attempts=queue.MAX_ATTEMPTS - 1))
+    chat.tg.fail_next["copyMessage"] = {"status": 500, "body": {
+        "ok": False, "error_code": 500, "description": "Internal Server Error"}}
+    await app.dispatcher["outbox"].drain(chat.bot)
+    copy_row, notice_row = await rows(app)
+    assert copy_row.status == "failed" and notice_row.chat_id == 1001
+    assert chat.tg.sent[1001][-1].text == "多次尝试后仍未送达"

@@ -8,8 +8,8 @@ import pytest
 from bot.filters import Can
 from bot.services.policy import RULES, Action, can
 from bot.services.users import Person, Role
-from storage.models import Registration, ReviewAssignment, ReviewRound, Submission
-from storage.statuses import AssignmentStatus, RoundStatus
+from storage.models import Registration, ResourceRequest, ReviewAssignment, ReviewRound, Submission, Tutorship
+from storage.statuses import AssignmentStatus, ResourceStatus, RoundStatus, TutorshipStatus
 from storage.statuses import SubmissionStatus as S
 
 OWNER_ID = 1001
@@ -22,18 +22,21 @@ def person(role: Role, person_id: int = OWNER_ID) -> Person:
 STAFF_ONLY = {Action.decide_registration, Action.list_registrations, Action.answer_inquiry, Action.list_inquiries,
               Action.check_file_by_hand, Action.open_application, Action.manage_staff, Action.see_dead_letters,
               Action.assign_reviewers, Action.decide_round, Action.disqualify_submission, Action.list_submissions,
-              Action.export_submissions}
+              Action.export_submissions, Action.assign_tutor, Action.list_resources}
 REVIEWER_ONLY = {Action.set_reviewer_profile, Action.list_reviews, Action.review_assignment,
                  Action.decline_assignment}
+TUTOR_ONLY = {Action.set_tutor_profile, Action.tutor_creators}
+TUTORS_AND_STAFF = {Action.handle_resource}
 CREATORS = {Action.view_submission, Action.edit_submission, Action.change_files, Action.submit_submission,
-            Action.withdraw_submission, Action.delete_submission, Action.reopen_submission}
+            Action.withdraw_submission, Action.delete_submission, Action.reopen_submission, Action.read_lessons,
+            Action.ask_tutor, Action.end_tutorship, Action.request_resource}
 
 # who may take the action at all (no object): role -> actions
 ROLE_LEVEL = {
     Role.creator: CREATORS,
-    Role.tutor: CREATORS,
+    Role.tutor: CREATORS | TUTOR_ONLY | TUTORS_AND_STAFF,
     Role.reviewer: CREATORS | REVIEWER_ONLY,
-    Role.admin: CREATORS | STAFF_ONLY,
+    Role.admin: CREATORS | STAFF_ONLY | TUTORS_AND_STAFF,
 }
 
 # the owner's own application: action -> the statuses in which they may
@@ -49,7 +52,7 @@ OWNER = {
 
 
 def test_every_action_is_in_the_table():
-    assert set(Action) == STAFF_ONLY | CREATORS | REVIEWER_ONLY == set(RULES)
+    assert set(Action) == STAFF_ONLY | CREATORS | REVIEWER_ONLY | TUTOR_ONLY | TUTORS_AND_STAFF == set(RULES)
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -118,3 +121,26 @@ def test_disqualifying_is_for_staff_at_any_stage_after_a_draft(status):
     expected = status in {S.submitted, S.returned, S.under_review, S.revise, S.accepted, S.rejected}
     assert can(person(Role.admin, 9001), Action.disqualify_submission, sub) is expected
     assert can(person(Role.reviewer, 9001), Action.disqualify_submission, sub) is False
+
+
+@pytest.mark.parametrize("status", list(TutorshipStatus))
+def test_a_tutorship_is_its_two_peoples_while_active(status):
+    t = Tutorship(creator_id=OWNER_ID, tutor_id=2002, status=status)
+    creator, tutor, other_tutor = person(Role.creator), person(Role.tutor, 2002), person(Role.tutor, 2003)
+    active = status == TutorshipStatus.active
+    assert can(creator, Action.ask_tutor, t) is active and can(tutor, Action.tutor_creators, t) is active
+    assert not can(other_tutor, Action.tutor_creators, t) and not can(person(Role.creator, 1002), Action.ask_tutor, t)
+    open_ = status != TutorshipStatus.ended
+    assert can(creator, Action.end_tutorship, t) is open_ and can(tutor, Action.end_tutorship, t) is open_
+    assert can(person(Role.admin, 9001), Action.end_tutorship, t) is open_
+    assert not can(other_tutor, Action.end_tutorship, t)
+
+
+@pytest.mark.parametrize("status", list(ResourceStatus))
+def test_a_resource_request_is_handled_by_staff_or_its_tutor(status):
+    r = ResourceRequest(user_id=OWNER_ID, kind="expert", description="x", status=status, assignee_id=2002)
+    open_ = status != ResourceStatus.closed
+    assert can(person(Role.admin, 9001), Action.handle_resource, r) is open_
+    assert can(person(Role.tutor, 2002), Action.handle_resource, r) is open_
+    assert not can(person(Role.tutor, 2003), Action.handle_resource, r)
+    assert not can(person(Role.creator), Action.handle_resource, r)

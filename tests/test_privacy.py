@@ -154,7 +154,8 @@ async def test_a_draft_with_an_expanding_name_is_refused_at_submit(app):
 
 
 USER_COLUMN_NAMES = {"user_id", "chat_id", "about_user_id", "used_by", "created_by", "granted_by", "answered_by",
-                     "reviewed_by", "actor_id", "reviewer_id"}
+                     "reviewed_by", "actor_id", "reviewer_id", "creator_id", "tutor_id", "sender_id", "recipient_id",
+                     "assignee_id"}
 
 
 def user_id_columns() -> set[str]:
@@ -320,3 +321,41 @@ def test_a_relayed_message_in_the_export_names_the_message_it_copies():
     view = _notification(row, 1001)
     assert view["to"] == "you" and view["text"] is None and view["attachments"] == []
     assert view["copy_of"] == {"chat": "other", "message_id": 55}
+
+
+async def test_mydata_and_deletedata_cover_lessons_tutoring_and_resource_requests(chat, app):
+    from bot.services.users import upsert_user
+    from storage.models import LessonProgress, QuizPoll, ResourceRequest, TutorMessage, Tutorship
+    from storage.statuses import LessonStatus, ResourceStatus, TutorshipStatus
+    alice, tutor = chat.user(1001, "Alice"), 2002
+    await alice.send("/start")
+    async with app.sessionmaker.begin() as session:
+        await upsert_user(session, tutor, first_name="导师")
+        await session.flush()
+        session.add(LessonProgress(user_id=alice.id, slug="video_export", status=LessonStatus.started, page=1))
+        session.add(QuizPoll(poll_id="p1", user_id=alice.id, slug="video_export", question=0, correct_option=1,
+                             chosen_option=1, correct=True))
+        ship = Tutorship(creator_id=alice.id, tutor_id=tutor, status=TutorshipStatus.active, request="想学剪辑")
+        session.add(ship)
+        await session.flush()
+        session.add(TutorMessage(tutorship_id=ship.id, sender_id=alice.id, recipient_id=tutor, kind="text",
+                                 text="导出设置怎么选？", source_message_id=5))
+        session.add(TutorMessage(tutorship_id=ship.id, sender_id=tutor, recipient_id=alice.id, kind="text",
+                                 text="用 H.264，8 Mbps。", source_message_id=9))
+        session.add(ResourceRequest(user_id=alice.id, kind="venue", description="需要一间可以拍摄实验的实验室",
+                                    status=ResourceStatus.open))
+    replies = await alice.send("/mydata")
+    exported = json.loads(replies[-1].file_bytes)
+    assert exported["academy"]["lessons"][0]["slug"] == "video_export" and exported["academy"]["lessons"][0]["page"] == 1
+    assert exported["academy"]["quiz_answers"][0]["correct"] is True
+    assert exported["tutoring"][0]["request"] == "想学剪辑"
+    assert [(m["text"], m["sent_by_you"]) for m in exported["tutoring_messages"]] == [
+        ("导出设置怎么选？", True), ("用 H.264，8 Mbps。", False)]
+    assert exported["resource_requests"][0]["description"] == "需要一间可以拍摄实验的实验室"
+    assert str(tutor) not in replies[-1].file_bytes.decode()  # the tutor's id is not Alice's data
+
+    await alice.send("/deletedata")
+    await alice.press("确认删除")
+    async with app.sessionmaker() as session:
+        for model in (LessonProgress, QuizPoll, Tutorship, TutorMessage, ResourceRequest):
+            assert (await session.execute(select(func.count()).select_from(model))).scalar_one() == 0, model

@@ -176,7 +176,7 @@ async def test_revise_then_a_second_round_with_a_replaced_file(app, chat, creato
     assert "修改后再审" in told.text and "请补充实验数据后再提交。" in told.text
     assert "科学性：3.5" in told.text and "评审专家1：" in told.text and "请补充实验数据。" in told.text
     assert "评审甲" not in told.text  # anonymous by default
-    assert told.labels == ["✏️ 开始修改（第 2 轮）"]
+    assert told.labels[0] == "✏️ 开始修改（第 2 轮）"  # then the lessons recommended for the weakest criterion
 
     await alice.press("开始修改")
     card = alice.last_text

@@ -16,20 +16,26 @@ from storage.db import make_engine
 from storage.models import (
     AuditEntry,
     Inquiry,
+    LessonProgress,
     Registration,
+    ResourceRequest,
     ReviewAssignment,
     ReviewRound,
     Submission,
     SubmissionFile,
+    Tutorship,
     utcnow,
 )
 from storage.statuses import (
     AssignmentStatus,
     FileStatus,
     InquiryStatus,
+    LessonStatus,
     RegistrationStatus,
+    ResourceStatus,
     RoundStatus,
     SubmissionStatus,
+    TutorshipStatus,
 )
 
 USER = 1001
@@ -85,6 +91,12 @@ async def _make(session, model: type, status):
         session.add(rnd)
         await session.flush()
         obj = ReviewAssignment(round_id=rnd.id, reviewer_id=USER + 1, due_at=utcnow())
+    elif model is LessonProgress:
+        obj = LessonProgress(user_id=USER, slug=f"lesson-{n}")
+    elif model is Tutorship:
+        obj = Tutorship(creator_id=USER, tutor_id=USER + 1)
+    elif model is ResourceRequest:
+        obj = ResourceRequest(user_id=USER, kind="expert", description="想请一位天文学专家审读脚本")
     else:
         obj = Inquiry(user_id=USER, topic="other", question="什么时候截止？")
     if status is not None:
@@ -99,7 +111,8 @@ async def _audit(session) -> list[AuditEntry]:
 
 
 ENUMS = {Registration: RegistrationStatus, Submission: SubmissionStatus, SubmissionFile: FileStatus,
-         Inquiry: InquiryStatus, ReviewRound: RoundStatus, ReviewAssignment: AssignmentStatus}
+         Inquiry: InquiryStatus, ReviewRound: RoundStatus, ReviewAssignment: AssignmentStatus,
+         LessonProgress: LessonStatus, Tutorship: TutorshipStatus, ResourceRequest: ResourceStatus}
 LEGAL = [(model, src, dst) for model, (_, _, table) in transitions.TABLES.items()
          for src, targets in table.items() for dst in sorted(targets)]
 ILLEGAL = [(model, src, dst) for model, (_, _, table) in transitions.TABLES.items()

@@ -11,11 +11,14 @@ from bot.flows.engine import Done, Forms, Turn
 from bot.flows.inquiry import ANSWER, QUESTION
 from bot.flows.manual_check import MANUAL_FAIL
 from bot.flows.registration import REJECTION, registration_form
+from bot.flows.resources import resource_forms
 from bot.flows.review import review_forms
+from bot.flows.tutoring import tutoring_forms
 from storage.models import Submission
 
 
 def all_forms(campaign: Campaign, on_saved: Callable[[Turn, Submission], Awaitable[Done]]) -> Forms:
     """`on_saved`: the application form's step after saving a draft (the upload handlers' part)."""
     return Forms(registration_form(campaign), REJECTION, application_form(campaign, on_saved),
-                 QUESTION, ANSWER, MANUAL_FAIL, *review_forms(campaign), *decision_forms(campaign))
+                 QUESTION, ANSWER, MANUAL_FAIL, *review_forms(campaign), *decision_forms(campaign),
+                 *tutoring_forms(campaign), *resource_forms(campaign))

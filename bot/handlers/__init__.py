@@ -23,7 +23,19 @@ def build_forms(campaign: Campaign) -> Forms:
 
 def get_routers(forms: Forms) -> list[Router]:
     from bot.flows import engine
-    from bot.handlers import admin, applications, common, fallback, inquiry, registration, reviews, start
+    from bot.handlers import (
+        academy,
+        admin,
+        applications,
+        common,
+        fallback,
+        inquiry,
+        registration,
+        resources,
+        reviews,
+        start,
+        tutoring,
+    )
 
     # every feature answers private chats only: an operator's /pending typed in a group would post
     # applicants' phones and scans there. A router meant for groups goes beside `private`, not in it.
@@ -32,5 +44,6 @@ def get_routers(forms: Forms) -> list[Router]:
     private.callback_query.filter(PrivateChat())
     # order matters: /cancel before the forms, forms before the menus, the catch-all fallback last
     private.include_routers(common.build(), engine.build(forms), inquiry.build(), registration.build(),
-                            applications.build(), reviews.build(), start.build(), admin.build(), fallback.build())
+                            applications.build(), reviews.build(), academy.build(), tutoring.build(),
+                            resources.build(), start.build(), admin.build(), fallback.build())
     return [private]

@@ -12,7 +12,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.deep_linking import create_start_link
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import notices
+from bot import notices, tutoring_notices
 from bot.callbacks import InviteCB
 from bot.campaign import Campaign
 from bot.commands import set_commands_for
@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.filters import Can
 from bot.keyboards import back_to_menu, staff_menu
 from bot.render import Texts
-from bot.services import inbox, users
+from bot.services import inbox, resources, users
 from bot.services.policy import Action
 from bot.services.users import INVITABLE, Person, Role
 from bot.ui import show, stale_button
@@ -66,16 +66,20 @@ async def revoke(message: Message, command: CommandObject, bot: Bot, texts: Text
         await message.answer(texts.render("revoked", outcome="not_held", user_id=user_id, role=role.value),
                              reply_markup=staff_menu(texts))
         return
-    released = []
+    released, creators, requests = [], [], []
     if role is Role.reviewer:
         released = await notices.reviewer_left(session, texts, campaign, settings.admin_ids, user_id, now=clock(),
                                                actor_id=person.id, why="not_reviewer")
+    elif role is Role.tutor:  # their creators go back to the tutoring queue, their requests to the operators
+        creators = await tutoring_notices.tutor_removed(session, texts, settings.admin_ids, user_id, now=clock(),
+                                                        actor_id=person.id)
+        requests = await resources.release_handler(session, user_id, now=clock(), actor_id=person.id)
     left = await users.roles_of(session, user_id) | {Role.creator}
     if user_id in settings.admin_ids:
         left.add(Role.admin)
     await set_commands_for(bot, texts, user_id, frozenset(left))
     await message.answer(texts.render("revoked", outcome="done", user_id=user_id, role=role.value,
-                                      released=len(released),
+                                      released=len(released), creators=len(creators), requests=len(requests),
                                       waiting=sum(r.round_waiting for r in released)), reply_markup=staff_menu(texts))
 
 

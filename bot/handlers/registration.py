@@ -14,7 +14,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import notices
+from bot import notices, tutoring_notices
 from bot.callbacks import (
     CONFIRM_MINUTES,
     MenuCB,
@@ -36,7 +36,7 @@ from bot.flows.registration import MAX_FILE, REJECTION, SCAN_EXTENSIONS, form_fi
 from bot.keyboards import back_to_menu, button, main_menu
 from bot.outbox import notify
 from bot.render import Texts
-from bot.services import personal_data, recommendation_form, registration
+from bot.services import personal_data, recommendation_form, registration, resources
 from bot.services.policy import Action
 from bot.services.registration import SCAN, Status
 from bot.services.users import Person, Role
@@ -265,6 +265,10 @@ async def erase(callback: CallbackQuery, callback_data: ProfileCB, bot: Bot, sta
     if person.has(Role.reviewer):  # their open reviews go to others before their name goes
         await notices.reviewer_left(session, texts, campaign, settings.admin_ids, person.id, now=clock(),
                                     actor_id=person.id, why="erased")
+    if person.has(Role.tutor):  # their creators go back to the queue, their requests to the operators
+        await tutoring_notices.tutor_removed(session, texts, settings.admin_ids, person.id, now=clock(),
+                                             actor_id=person.id)
+        await resources.release_handler(session, person.id, now=clock(), actor_id=person.id)
     done = await personal_data.erase(session, person.id)
     await state.clear()
     await show(callback, texts.render("registration/erased", plan=done), main_menu(texts, None))

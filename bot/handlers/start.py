@@ -47,15 +47,17 @@ async def welcome_view(texts: Texts, person: Person, state: FSMContext, raw_stat
     return text, markup
 
 
-PROFILE_FORM = "reviewer_profile"  # bot/flows/review.py
+CHATTING = "TutorSG:"  # the tutoring conversation's states (bot/handlers/tutoring.py)
+# a new reviewer or tutor goes straight on to their profile (fields; 单位 / how many creators)
+PROFILE_FORMS = {Role.reviewer: "reviewer_profile", Role.tutor: "tutor_profile"}
 
 
 async def start_with_payload(message: Message, command: CommandObject, texts: Texts, person: Person,
                              session: AsyncSession, bot: Bot, state: FSMContext, raw_state: str | None,
                              forms: Forms, **data: Any) -> None:
     """Deep links: inv_<code> grants a staff role; anything else is a plain /start. A new reviewer
-    goes straight on to their profile (fields and 单位: what matching and conflicts of interest
-    need); saving it gives them the rounds waiting for reviewers."""
+    or tutor goes straight on to their profile (fields, 单位 or capacity: what matching needs);
+    saving it gives them the review rounds or the creators waiting for one."""
     payload = command.args or ""
     if payload.startswith("inv_"):
         outcome, role = await users.redeem_invite(session, payload[4:], person.id)
@@ -63,9 +65,10 @@ async def start_with_payload(message: Message, command: CommandObject, texts: Te
             person = Person(id=person.id, first_name=person.first_name, roles=person.roles | {role})
             await set_commands_for(bot, texts, person.id, person.roles)
         await message.answer(texts.render("invite_redeemed", outcome=outcome.value, role=role.value if role else ""))
-        if outcome is users.InviteOutcome.granted and role is Role.reviewer and PROFILE_FORM in forms:
+        profile = PROFILE_FORMS.get(role) if outcome is users.InviteOutcome.granted else None
+        if profile in forms:
             await start_form(turn_of(person.id, texts=texts, session=session, person=person, bot=bot, state=state,
-                                     forms=forms, **data), PROFILE_FORM)
+                                     forms=forms, **data), profile)
             return
     await start(message, texts, person, state, raw_state, session, forms, data["campaign"])
 
@@ -78,6 +81,8 @@ async def start(message: Message, texts: Texts, person: Person, state: FSMContex
         # staff may have been notified before they ever opened the bot (Telegram refused: the
         # notifications were held); their /start lets those go out now, after this reply
         await queue.release_held(session, [person.id])
+    if raw_state and raw_state.startswith(CHATTING):  # /start leaves 对话中: what they type next is not relayed
+        await state.set_state(None)
     text, markup = await welcome_view(texts, person, state, raw_state, session, forms, campaign)
     await message.answer(text, reply_markup=markup, disable_web_page_preview=True)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.jobs import maintenance, outbox, reviews
+from bot.jobs import academy, maintenance, outbox, reviews
 from storage.models import utcnow
 
 if TYPE_CHECKING:
@@ -42,6 +42,9 @@ JOBS: tuple[Job, ...] = (
     Job("release_stale", "interval", {"minutes": 5}, maintenance.release_stale, shared_only=True),
     Job("release_held_outbox", "interval", {"minutes": 1}, outbox.release_due),
     Job("assign_waiting_rounds", "interval", {"minutes": 10}, reviews.assign_waiting, uses=("campaign", "texts")),
+    # 创作学院's drip: hourly in the day (the scheduler's time zone), so nobody is woken by a lesson
+    Job("offer_lessons", "cron", {"hour": "9-21", "minute": 7}, academy.offer_lessons,
+        uses=("campaign", "texts", "curriculum")),
 )
 
 

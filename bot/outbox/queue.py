@@ -48,8 +48,18 @@ async def enqueue_many(session: AsyncSession, messages: Iterable[tuple[int, dict
 
 
 async def enqueue(session: AsyncSession, chat_id: int, payload: dict[str, Any], *, about: int | None = None,
-                  hold_until: datetime | None = None) -> None:
-    await enqueue_many(session, [(chat_id, payload)], about=about, hold_until=hold_until)
+                  hold_until: datetime | None = None, now: datetime | None = None) -> int:
+    """Queue one row; returns its id (a relay's history points at it)."""
+    now = now or utcnow()
+    held = hold_until is not None and hold_until > now
+    status, not_before = (OutboxStatus.held, hold_until) if held else (OutboxStatus.pending, now)
+    row = OutboxMessage(chat_id=chat_id, payload=json.dumps(payload, ensure_ascii=False), status=status,
+                        about_user_id=about, parts_sent=0, attempts=0, not_before=not_before, created_at=now)
+    session.add(row)
+    await session.flush()
+    if not held:
+        session.info["outbox"] = True
+    return row.id
 
 
 async def due(session: AsyncSession, now: datetime, limit: int = 50) -> list[OutboxMessage]:
@@ -70,9 +80,26 @@ async def progress(session: AsyncSession, message_id: int, parts_sent: int) -> N
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(parts_sent=parts_sent))
 
 
-async def sent(session: AsyncSession, message_id: int) -> None:
+async def sent(session: AsyncSession, message_id: int, result_message_id: int | None = None) -> None:
+    """Delivered; `result_message_id`: the message Telegram made of the row's last part."""
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                          .values(status=OutboxStatus.sent, sent_at=utcnow()))
+                          .values(status=OutboxStatus.sent, sent_at=utcnow(), result_message_id=result_message_id))
+
+
+async def by_result(session: AsyncSession, chat_id: int, result_message_id: int) -> OutboxMessage | None:
+    """The row delivered to `chat_id` as message `result_message_id` (a reply points at it), if any."""
+    query = (select(OutboxMessage).where(OutboxMessage.chat_id == chat_id,
+                                         OutboxMessage.result_message_id == result_message_id)
+             .order_by(OutboxMessage.id.desc()).limit(1))
+    return (await session.execute(query)).scalar()
+
+
+def payload_of(row: OutboxMessage) -> dict[str, Any]:
+    try:
+        payload = json.loads(row.payload)
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 async def retry(session: AsyncSession, row: OutboxMessage, error: str, after: timedelta | None = None) -> OutboxStatus:

@@ -4,7 +4,9 @@ A notification to someone who never opened the bot is held, not failed, until th
 
 Each payload kind (bot/outbox/payloads.py) has an entry in `KINDS`: a function that turns the payload
 into the Bot API calls that deliver it, in order. The row records how many went (`parts_sent`), so a
-retry repeats none of them."""
+retry repeats none of them, and the id of the message its last part made (`result_message_id`), so a
+reply to a relayed message leads back to its row. A row that fails for good and carries
+"on_failure" queues that notice (the sender of a relay hears that it did not arrive)."""
 
 from __future__ import annotations
 
@@ -32,10 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.outbox import queue
 from bot.outbox.payloads import COPY, MESSAGE
 from storage.models import OutboxMessage, utcnow
+from storage.statuses import OutboxStatus
 
 log = logging.getLogger(__name__)
 
-Part = Callable[[Bot, int], Awaitable[Any]]  # one Bot API call to a chat
+Part = Callable[[Bot, int], Awaitable[Any]]  # one Bot API call to a chat: its result (a Message, a MessageId)
 
 
 def never_opened(exc: TelegramBadRequest | TelegramForbiddenError) -> bool:
@@ -50,20 +53,20 @@ def _markup(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup.model_validate(markup) if markup else None
 
 
-async def _send_attachment(part: dict[str, Any], bot: Bot, chat_id: int) -> None:
+async def _send_attachment(part: dict[str, Any], bot: Bot, chat_id: int) -> Any:
     file: Any = part.get("file_id")
     if file is None:
         file = BufferedInputFile(base64.b64decode(part["data"]), filename=part["filename"])
     if part["kind"] == "photo":
-        await bot.send_photo(chat_id, file)
-    elif part["kind"] == "video":
-        await bot.send_video(chat_id, file)
-    else:
-        await bot.send_document(chat_id, file)
+        return await bot.send_photo(chat_id, file)
+    if part["kind"] == "video":
+        return await bot.send_video(chat_id, file)
+    return await bot.send_document(chat_id, file)
 
 
-async def _send_text(payload: dict[str, Any], bot: Bot, chat_id: int) -> None:
-    await bot.send_message(chat_id, payload["text"], disable_web_page_preview=True, reply_markup=_markup(payload))
+async def _send_text(payload: dict[str, Any], bot: Bot, chat_id: int) -> Any:
+    return await bot.send_message(chat_id, payload["text"], disable_web_page_preview=True,
+                                  reply_markup=_markup(payload))
 
 
 def message_parts(payload: dict[str, Any]) -> list[Part]:
@@ -72,13 +75,23 @@ def message_parts(payload: dict[str, Any]) -> list[Part]:
 
 
 def copy_parts(payload: dict[str, Any]) -> list[Part]:
-    async def copy(bot: Bot, chat_id: int) -> None:
-        await bot.copy_message(chat_id, payload["from_chat_id"], payload["message_id"], reply_markup=_markup(payload))
+    async def copy(bot: Bot, chat_id: int) -> Any:
+        return await bot.copy_message(chat_id, payload["from_chat_id"], payload["message_id"], reply_markup=_markup(payload))
 
     return [copy]
 
 
 KINDS: dict[str, Callable[[dict[str, Any]], list[Part]]] = {MESSAGE: message_parts, COPY: copy_parts}
+
+
+async def _tell_failure(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """A row given up for good: the notice it carries for that case goes out (once: the notice
+    itself carries none)."""
+    notice = payload.get("on_failure") if isinstance(payload, dict) else None
+    if not isinstance(notice, dict) or not notice.get("chat_id") or not notice.get("text"):
+        return
+    await queue.enqueue(session, int(notice["chat_id"]), {"kind": MESSAGE, "text": str(notice["text"]),
+                                                          "reply_markup": None, "attachments": []})
 
 
 class OutboxSender:
@@ -130,13 +143,15 @@ class OutboxSender:
         kind = payload.get("kind", MESSAGE)  # rows queued before kinds existed are messages
         done = row.parts_sent
         error, retry_after, final, held = "", None, False, False
+        result_id: int | None = None
         try:
             if kind not in KINDS:
                 raise ValueError(f"unknown outbox payload kind {kind!r}")
             parts = KINDS[kind](payload)
             await self._pace(row.chat_id)
             while done < len(parts):
-                await parts[done](bot, row.chat_id)
+                result = await parts[done](bot, row.chat_id)
+                result_id = getattr(result, "message_id", None)
                 done += 1
         except TelegramRetryAfter as exc:
             error, retry_after = str(exc), timedelta(seconds=exc.retry_after)
@@ -156,13 +171,14 @@ class OutboxSender:
         async with self.sessionmaker.begin() as session:
             await queue.progress(session, row.id, done)
             if not error:
-                await queue.sent(session, row.id)
+                await queue.sent(session, row.id, result_id)
             elif held:
                 await queue.hold(session, row.id, error)
             elif final:
                 await queue.failed(session, row.id, error)
-            else:
-                await queue.retry(session, row, error, retry_after)
+                await _tell_failure(session, payload)
+            elif await queue.retry(session, row, error, retry_after) is OutboxStatus.failed:
+                await _tell_failure(session, payload)
 
     async def _pace(self, chat_id: int) -> None:
         now = time.monotonic()

@@ -28,6 +28,8 @@ Type a message to send it as the current user; the number of a shown button pres
                                     an invite link …?start=inv_CODE: `:as 3001 新老师`, then `/start inv_CODE`
   :upload PATH [document|photo|video] [caption]   send a file (default: document)
   :contact [phone]                  share your phone number
+  :vote N                           answer the newest quiz poll with option N (1 = the first)
+  :reply N TEXT                     reply (Telegram's reply) to the bot's message #N with TEXT
   :buttons                          show the current buttons again
   :restart                          restart the bot process
   :log [N]                          show the last N lines of the bot's log
@@ -266,6 +268,10 @@ class TerminalChat:
             lines.append(f"🎬 video {v['width']}x{v['height']} {v['duration']}s")
         if "forward_origin" in msg:
             lines.append("(forwarded)")
+        if "poll" in msg:
+            poll = msg["poll"]
+            lines.append(f"📊 {poll.get('question')}  (:vote N to answer)")
+            lines += [f"  {n}. {o.get('text')}" for n, o in enumerate(poll.get("options", []), start=1)]
         text = msg.get("text") or msg.get("caption") or ""
         entities = msg.get("entities") or msg.get("caption_entities")
         if text:
@@ -408,6 +414,17 @@ class TerminalChat:
             await self.client.upload(self.user_id, Path(parts[0]).expanduser(), kind, caption)
         elif cmd == ":contact":
             await self.client.contact(self.user_id, arg or None)
+        elif cmd == ":reply":
+            number, _, text = arg.strip().lstrip("#").partition(" ")
+            if not number.isdigit() or not text.strip():
+                self.out("usage: :reply N TEXT (N: the #number of the bot's message to reply to)")
+                return True
+            await self.client.send(self.user_id, text.strip(), self.names.get(self.user_id), None, int(number))
+        elif cmd == ":vote":
+            if not arg.strip().isdigit() or int(arg) < 1:
+                self.out("usage: :vote N (the option's number, 1 for the first)")
+                return True
+            await self.client.answer_poll(self.user_id, int(arg) - 1)
         elif cmd == ":buttons":
             self.show_buttons()
         elif cmd == ":restart" and self.bot is not None:

@@ -87,10 +87,11 @@ class SandboxClient:
 
     # ----------------------------------------------------------------- acting as a user
     async def send(self, user_id: int, text: str, first_name: str | None = None,
-                   username: str | None = None) -> dict:
-        """Send a text message as the user; returns {update_id, message_id, seq}."""
-        result = await self._request("POST", "send", user_id=user_id, text=text,
-                                     first_name=first_name, username=username)
+                   username: str | None = None, reply_to: int | None = None) -> dict:
+        """Send a text message as the user (`reply_to`: a Telegram reply to that message of the
+        chat); returns {update_id, message_id, seq}."""
+        result = await self._request("POST", "send", user_id=user_id, text=text, first_name=first_name,
+                                     username=username, reply_to_message_id=reply_to)
         return self._acted(user_id, result)
 
     async def press(self, user_id: int, message_id: int | None = None, text: str | None = None,
@@ -103,6 +104,11 @@ class SandboxClient:
     async def contact(self, user_id: int, phone_number: str | None = None) -> dict:
         return self._acted(user_id, await self._request("POST", "contact", user_id=user_id,
                                                         phone_number=phone_number))
+
+    async def answer_poll(self, user_id: int, option: int, poll_id: str | None = None) -> dict:
+        """Answer the newest poll in the chat (or `poll_id`) with option `option` (0-based)."""
+        return self._acted(user_id, await self._request("POST", "answer_poll", user_id=user_id, option=option,
+                                                        poll_id=poll_id))
 
     async def upload(self, user_id: int, path: str | Path, as_: str = "document", caption: str | None = None,
                      file_name: str | None = None, media_group_id: str | None = None) -> dict:
@@ -233,8 +239,8 @@ class User:
         self.first_name = first_name
         self.username = username
 
-    async def send(self, text: str) -> dict:
-        return await self.client.send(self.id, text, self.first_name, self.username)
+    async def send(self, text: str, *, reply_to: int | None = None) -> dict:
+        return await self.client.send(self.id, text, self.first_name, self.username, reply_to)
 
     async def press(self, text: str | None = None, *, message_id: int | None = None,
                     callback_data: str | None = None) -> dict:

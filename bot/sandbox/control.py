@@ -22,13 +22,17 @@ __all__ = ["CONTROL_ENDPOINTS", "Control", "ControlError", "Forbidden", "ApiErro
 
 # (verb, endpoint, fields, what it does): served as the list at GET /control/ and in the README
 CONTROL_ENDPOINTS = (
-    ("POST", "send", "user_id, text, [first_name, username]", "send a text message as that user"),
+    ("POST", "send", "user_id, text, [first_name, username, reply_to_message_id]",
+     "send a text message as that user (a reply to one of the chat's messages with reply_to_message_id)"),
     ("POST", "press", "user_id, [message_id], button_text | callback_data",
      "press a button (inline: newest message with it, or message_id; reply keyboard: sends its text)"),
     ("POST", "contact", "user_id, [phone_number]", "share the user's own phone number"),
     ("POST", "upload", "user_id, path, [as=document|photo|video, caption, file_name, media_group_id]",
      "send a file as that user: path must lie in the sandbox's data folder (state: data_dir); "
      "the client copies the file into data_dir/uploads first"),
+    ("POST", "answer_poll", "user_id, option_ids (or option), [poll_id]",
+     "vote in the newest poll of the bot's in the user's chat (or poll_id): a poll_answer update when it is "
+     "not anonymous; a quiz takes one vote"),
     ("POST", "raw_update", "update", "queue an Update object as it is (e.g. a duplicate)"),
     ("POST", "block", "user_id, [blocked=true]", "the user blocks (or unblocks) the bot"),
     ("POST", "fault", "[method=*, kind=429|4xx|5xx|timeout, count=1, retry_after=1, hold=60, description]",
@@ -47,7 +51,7 @@ CONTROL_ENDPOINTS = (
 class Control:
     """One function per endpoint of CONTROL_ENDPOINTS: `await Control(emu).run("send", data)`."""
 
-    POSTS = ("send", "press", "contact", "upload", "raw_update", "block", "fault", "reset")
+    POSTS = ("send", "press", "contact", "upload", "answer_poll", "raw_update", "block", "fault", "reset")
     GETS = ("messages", "wait", "calls", "state", "index")
 
     def __init__(self, emu: Emulator) -> None:
@@ -70,7 +74,14 @@ class Control:
     async def send(self, data: dict) -> dict:
         bot, user = self.who(data)
         text = str(data["text"])
-        update, msg, chat = self.emu.user_message(bot, user, {"text": text, **command_entities(text)})
+        content = {"text": text, **command_entities(text)}
+        reply_to = data.get("reply_to_message_id")
+        if reply_to not in (None, ""):  # a Telegram reply: the message replied to comes with it
+            replied = self.emu.chat_of(bot, user).messages.get(int(reply_to))
+            if replied is None:
+                raise ControlError(f"no message {reply_to} in this chat to reply to")
+            content["reply_to_message"] = copy.deepcopy(replied)
+        update, msg, chat = self.emu.user_message(bot, user, content)
         return self.answer(update, msg, chat)
 
     async def press(self, data: dict) -> dict:
@@ -111,6 +122,20 @@ class Control:
         out = self.answer(update, msg, chat)
         out["file_id"] = content["photo"][-1]["file_id"] if kind == "photo" else content[kind]["file_id"]
         return out
+
+    async def answer_poll(self, data: dict) -> dict:
+        bot, user = self.who(data)
+        raw = data.get("option_ids", data.get("option"))
+        if raw is None:
+            raise ControlError("option_ids (or option) is required")
+        try:
+            options = [int(o) for o in (raw if isinstance(raw, list) else str(raw).split(","))]
+        except ValueError:
+            raise ControlError("options are numbers, counted from 0") from None
+        poll_id = data.get("poll_id")
+        result = self.emu.answer_poll(bot, user, options, str(poll_id) if poll_id not in (None, "") else None)
+        result["seq"] = self.emu.last_seq(self.emu.chat_of(bot, user))
+        return result
 
     async def raw_update(self, data: dict) -> dict:
         bot = self.emu.resolve_bot(data.get("bot_id"))

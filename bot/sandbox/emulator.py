@@ -51,7 +51,8 @@ INLINE_ACTIONS = (
 COMPLEX_FIELDS = {
     "reply_markup", "allowed_updates", "commands", "scope", "entities", "caption_entities",
     "reply_parameters", "link_preview_options", "menu_button", "media", "results", "permissions",
-    "message_ids", "options", "rights", "reaction",
+    "message_ids", "options", "rights", "reaction", "question_entities", "explanation_entities",
+    "correct_option_ids",
 }
 
 
@@ -163,6 +164,7 @@ class BotState:
     commands: dict[str, list] = field(default_factory=dict)
     menu_buttons: dict[str, dict] = field(default_factory=dict)
     callback_queries: dict[str, dict] = field(default_factory=dict)
+    polls: dict[str, dict] = field(default_factory=dict)  # poll id -> {"chat_id", "message_id", "voters"}
     settings: dict[str, Any] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
     pulse: _Pulse = field(default_factory=_Pulse)
@@ -749,6 +751,44 @@ class Emulator:
             available += [b["text"] for row in chat.reply_keyboard.get("keyboard", []) for b in row]
         wanted = text if text is not None else f"callback_data={data!r}"
         raise ControlError(f"no button {wanted!r}; buttons: {available}")
+
+    def answer_poll(self, bot: BotState, user: dict, option_ids: list[int], poll_id: str | None = None) -> dict:
+        """The person votes in a poll of the bot's in their chat (the newest one, or `poll_id`): the
+        message's counts change and, the poll not being anonymous, the bot gets a poll_answer update.
+        A quiz takes one vote per person, never changed; a closed poll takes none."""
+        chat = self.chat_of(bot, user)
+        if poll_id is None:
+            polls = [m for m in reversed(chat.messages.values()) if "poll" in m and m["from"].get("id") == bot.id]
+            if not polls:
+                raise ControlError(f"no poll of the bot's in chat {user['id']}")
+            poll_id = polls[0]["poll"]["id"]
+        state = bot.polls.get(poll_id)
+        msg = chat.messages.get(state["message_id"]) if state is not None and state["chat_id"] == chat.chat["id"] else None
+        if msg is None:
+            raise ControlError(f"no poll {poll_id} in chat {user['id']}")
+        poll = msg["poll"]
+        options = [int(o) for o in option_ids]
+        if poll["is_closed"]:
+            raise ControlError("the poll is closed")
+        if not options or len(set(options)) != len(options) or not all(0 <= o < len(poll["options"]) for o in options):
+            raise ControlError(f"options must be distinct numbers from 0 to {len(poll['options']) - 1}")
+        if len(options) > 1 and not poll["allows_multiple_answers"]:
+            raise ControlError("the poll takes one answer")
+        if user["id"] in state["voters"] and poll["type"] == "quiz":
+            raise ControlError("a quiz takes one answer, which can not be changed")
+        for o in state["voters"].get(user["id"], []):
+            poll["options"][o]["voter_count"] -= 1
+        if user["id"] not in state["voters"]:
+            poll["total_voter_count"] += 1
+        state["voters"][user["id"]] = options
+        for o in options:
+            poll["options"][o]["voter_count"] += 1
+        if poll["is_anonymous"]:
+            return {"update_id": None, "poll_id": poll_id}
+        answer = {"poll_id": poll_id, "user": user, "option_ids": options,
+                  "option_persistent_ids": [poll["options"][o]["persistent_id"] for o in options]}
+        update = self.enqueue(bot, {"poll_answer": answer})
+        return {"update_id": update["update_id"], "poll_id": poll_id}
 
     @staticmethod
     def own_contact(user: dict, phone: str | None) -> dict:

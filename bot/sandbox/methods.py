@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -237,6 +238,78 @@ method("sendPhoto")(_media_method("photo"))
 method("sendVideo")(_media_method("video"))
 
 
+POLL_QUESTION_MAX, POLL_OPTION_MAX, POLL_OPTIONS_MAX, POLL_EXPLANATION_MAX = 300, 100, 12, 200
+
+
+@method("sendPoll")
+async def send_poll(emu: Emulator, bot: BotState, p: Params) -> dict:
+    """A poll (regular or quiz) as Telegram checks and shows it; the bot sees who voted in one that is
+    not anonymous as poll_answer updates (the control API's answer_poll)."""
+    chat = emu._writable(emu.target_chat(bot, p))
+    question, q_entities = emu.parse_text(_with_mode(p, "question_parse_mode"), "question", "question_entities")
+    if not question.strip():
+        raise bad("poll question must be non-empty")
+    if utf16_len(question) > POLL_QUESTION_MAX:
+        raise bad("poll question length must not exceed 300")
+    raw = p.json("options")
+    if not isinstance(raw, list):
+        raise bad("can't parse options JSON object")
+    options = []
+    for n, option in enumerate(raw):
+        text = option.get("text") if isinstance(option, dict) else option
+        if not isinstance(text, str) or not text.strip():
+            raise bad("poll options must be non-empty")
+        if utf16_len(text) > POLL_OPTION_MAX:
+            raise bad("poll options length must not exceed 100")
+        options.append({"persistent_id": str(n), "text": text, "voter_count": 0})
+    if len(options) < 2:
+        raise bad("poll must have at least 2 option")
+    if len(options) > POLL_OPTIONS_MAX:
+        raise bad(f"poll can't have more than {POLL_OPTIONS_MAX} options")
+    kind = p.str("type") or "regular"
+    if kind not in ("regular", "quiz"):
+        raise bad("wrong poll type specified")
+    multiple = p.bool("allows_multiple_answers")
+    poll: dict = {"id": str(secrets.randbits(62)), "question": question, "options": options,
+                  "total_voter_count": 0, "is_closed": p.bool("is_closed"),
+                  "is_anonymous": p.bool("is_anonymous", True), "type": kind, "allows_multiple_answers": multiple,
+                  "allows_revoting": kind != "quiz", "members_only": False}
+    if q_entities:
+        poll["question_entities"] = q_entities
+    if kind == "quiz":
+        if multiple:
+            raise bad("quiz poll can't allow multiple answers")
+        correct = p.json("correct_option_ids")
+        if correct is None and p.has("correct_option_id"):
+            correct = [p.int("correct_option_id")]
+        if not isinstance(correct, list) or len(correct) != 1 or not all(
+                isinstance(c, int) and 0 <= c < len(options) for c in correct):
+            raise bad("wrong correct option ID specified")
+        poll["correct_option_id"], poll["correct_option_ids"] = correct[0], correct
+        explanation, e_entities = emu.parse_text(_with_mode(p, "explanation_parse_mode"), "explanation",
+                                                 "explanation_entities")
+        if utf16_len(explanation) > POLL_EXPLANATION_MAX:
+            raise bad("explanation length must not exceed 200")
+        if explanation:
+            poll["explanation"] = explanation
+        if e_entities:
+            poll["explanation_entities"] = e_entities
+    elif p.has("explanation"):
+        raise bad("explanation can be specified only for quiz polls")
+    markup = emu.check_markup(p)
+    sent = await emu.bot_send(bot, p, {"poll": poll}, markup)
+    bot.polls[poll["id"]] = {"chat_id": chat.chat["id"], "message_id": sent["message_id"], "voters": {}}
+    return sent
+
+
+def _with_mode(p: Params, mode_field: str) -> Params:
+    """The request as parse_text reads it, with this field's own parse mode in `parse_mode`."""
+    values = {k: v for k, v in p.values.items() if k != "parse_mode"}
+    if p.has(mode_field):
+        values["parse_mode"] = p.values[mode_field]
+    return Params(values, p.files)
+
+
 @method("editMessageText")
 async def edit_message_text(emu: Emulator, bot: BotState, p: Params) -> dict:
     chat, msg = emu.find_message(bot, p, "message to edit not found")
@@ -349,7 +422,7 @@ async def answer_callback_query(emu: Emulator, bot: BotState, p: Params) -> bool
 
 def _copy_content(msg: dict) -> dict:
     keys = ("text", "entities", "caption", "caption_entities", "document", "photo", "video", "contact",
-            "link_preview_options")
+            "link_preview_options", "voice", "audio", "sticker", "animation", "video_note", "location", "poll")
     return {k: copy.deepcopy(msg[k]) for k in keys if k in msg}
 
 

@@ -17,11 +17,18 @@ from storage.models import (
     AuditEntry,
     FsmRecord,
     Inquiry,
+    LessonOffer,
+    LessonProgress,
     OutboxMessage,
+    QuizPoll,
     Registration,
+    ResourceRequest,
     ReviewerProfile,
     Submission,
     SubmissionFile,
+    TutorMessage,
+    TutorProfile,
+    Tutorship,
     User,
     UserRole,
 )
@@ -29,7 +36,8 @@ from storage.models import (
 # columns that mean nothing to the person (Telegram's internal file identities, our uniqueness keys,
 # the rows' links to each other, staff ids) stay out of the export
 INTERNAL = {"file_id", "file_unique_id", "account_key", "user_id", "submission_id", "reviewed_by", "answered_by",
-            "admin_ids", "about_user_id", "chat_id"}
+            "admin_ids", "about_user_id", "chat_id", "creator_id", "tutor_id", "assigned_by", "sender_id",
+            "recipient_id", "assignee_id", "tutorship_id", "result_message_id"}
 # columns holding JSON: exported as the objects they are, not as strings inside the JSON
 NESTED = {"answers", "report", "staff_note", "manual_reason", "experience_file", "scan", "fields_to_fix", "history"}
 # application statuses erasing removes; any other (submitted, or back with the creator) stays for the experts
@@ -46,6 +54,15 @@ ERASED_COLUMNS = {
     "outbox.about_user_id": "every notification about the person (cards and questions sent to staff) deleted",
     "fsm_states.key": "their own conversation deleted; operators' open forms about them scrubbed (SQL storage)",
     "reviewer_profiles.user_id": "a reviewer's declared fields and 单位 deleted",
+    "lesson_progress.user_id": "their 创作学院 progress deleted",
+    "quiz_polls.user_id": "their quiz answers deleted",
+    "lesson_offers.user_id": "the lessons offered to them deleted",
+    "tutor_profiles.user_id": "a tutor's declared fields and capacity deleted",
+    "tutorships.creator_id": "their tutoring deleted, with its relayed messages",
+    "tutor_messages.sender_id": "every relayed message they sent deleted (the copies in the other person's "
+                                "Telegram chat are that person's)",
+    "tutor_messages.recipient_id": "every relayed message they received deleted",
+    "resource_requests.user_id": "their resource requests deleted",
 }
 KEPT_COLUMNS = {
     "user_roles.user_id": "a staff role is access the programme gave, not data the person gave; operators take it back",
@@ -57,6 +74,10 @@ KEPT_COLUMNS = {
     "review_rounds.decided_by": "the operator who decided someone else's review round: part of that record",
     "review_assignments.reviewer_id": "who reviewed someone else's work: the record of that review (the creator "
                                       "sees the words without the reviewer's name)",
+    "tutorships.tutor_id": "the tutor of someone else's tutoring: part of that creator's record (a tutor who "
+                           "leaves sends their creators back to the queue)",
+    "tutorships.assigned_by": "the operator who assigned a tutor: the operator's action on someone else's record",
+    "resource_requests.assignee_id": "who handles someone else's resource request: part of that request",
     "audit.actor_id": "who changed a status: the record keeps ids and statuses; the reasons of the person's rows "
                       "(staff's words may quote them) are erased",
 }
@@ -151,9 +172,38 @@ async def export(session: AsyncSession, user_id: int, *,
         conversation = None
     data = {"user": _row(user), "roles": roles, "registration": reg_data,
             "submissions": subs, "inquiries": [_row(i) for i in inquiries], "files": files,
-            "notifications": notifications, "conversation": conversation}
+            "notifications": notifications, "conversation": conversation,
+            **await _growth(session, user_id)}
     return Export(data, reg.status if reg else None, reg.account_name if reg else None, dict(statuses), files,
                   len(inquiries), len(notifications), open_form)
+
+
+async def _growth(session: AsyncSession, user_id: int) -> dict[str, Any]:
+    """创作学院 progress and quiz answers, lessons offered, a tutor's profile, their tutoring with
+    the messages relayed in it (as creator, or sent/received as tutor), resource requests."""
+    def rows(model: Any, *where: Any, order: Any) -> Any:
+        return select(model).where(*where).order_by(order)
+
+    progress = (await session.execute(rows(LessonProgress, LessonProgress.user_id == user_id,
+                                           order=LessonProgress.id))).scalars()
+    quiz = (await session.execute(rows(QuizPoll, QuizPoll.user_id == user_id, order=QuizPoll.sent_at))).scalars()
+    offers = (await session.execute(rows(LessonOffer, LessonOffer.user_id == user_id,
+                                         order=LessonOffer.offered_at))).scalars()
+    profile = await session.get(TutorProfile, user_id)
+    tutorships = (await session.execute(rows(Tutorship, Tutorship.creator_id == user_id, order=Tutorship.id))).scalars()
+    messages = (await session.execute(rows(TutorMessage, or_(TutorMessage.sender_id == user_id,
+                                                            TutorMessage.recipient_id == user_id),
+                                           order=TutorMessage.id))).scalars()
+    requests = (await session.execute(rows(ResourceRequest, ResourceRequest.user_id == user_id,
+                                           order=ResourceRequest.id))).scalars()
+    return {"academy": {"lessons": [_row(p, drop=frozenset({"id"})) for p in progress],
+                        "quiz_answers": [_row(q, drop=frozenset({"poll_id"})) for q in quiz],
+                        "offered": [_row(o) for o in offers]},
+            "tutor_profile": _row(profile) if profile else None,
+            "tutoring": [_row(t) for t in tutorships],
+            "tutoring_messages": [{**_row(m, drop=frozenset({"id", "outbox_id", "source_message_id"})),
+                                   "sent_by_you": m.sender_id == user_id} for m in messages],
+            "resource_requests": [_row(r) for r in requests]}
 
 
 @dataclass(frozen=True)
@@ -198,6 +248,11 @@ async def erase(session: AsyncSession, user_id: int) -> Erasure:
         await session.delete(sub)
     await session.execute(delete(Inquiry).where(Inquiry.user_id == user_id))
     await session.execute(delete(ReviewerProfile).where(ReviewerProfile.user_id == user_id))
+    for model in (LessonProgress, QuizPoll, LessonOffer, TutorProfile, ResourceRequest):
+        await session.execute(delete(model).where(model.user_id == user_id))
+    await session.execute(delete(TutorMessage).where(or_(TutorMessage.sender_id == user_id,
+                                                         TutorMessage.recipient_id == user_id)))
+    await session.execute(delete(Tutorship).where(Tutorship.creator_id == user_id))
     # copies of their data in notifications (to them, and about them to staff), sent or not: a row
     # being sent right now is delivered still, and its sender's update then finds no row
     await session.execute(delete(OutboxMessage).where(or_(OutboxMessage.chat_id == user_id,

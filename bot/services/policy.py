@@ -18,8 +18,10 @@ from storage.statuses import (
     ANSWERS_EDITABLE,
     SUBMISSION_EDITABLE,
     AssignmentStatus,
+    ResourceStatus,
     RoundStatus,
     SubmissionStatus,
+    TutorshipStatus,
 )
 
 
@@ -50,10 +52,21 @@ class Action(StrEnum):
     disqualify_submission = "disqualify_submission"  # 取消资格, at any stage, with a reason
     list_submissions = "list_submissions"  # /submissions: every application, filtered
     export_submissions = "export_submissions"  # /export: the .xlsx of applications, reviews, audit
+    # 创作学院 and tutoring (issue 11)
+    read_lessons = "read_lessons"  # /academy: lessons, progress, quizzes
+    ask_tutor = "ask_tutor"  # /tutor: ask for a tutor; write to one's own tutor (object: the tutorship)
+    end_tutorship = "end_tutorship"  # either side ends their tutoring (object: the tutorship)
+    request_resource = "request_resource"  # 资源对接: file a request
+    set_tutor_profile = "set_tutor_profile"  # a tutor's fields and how many creators they take
+    tutor_creators = "tutor_creators"  # /mycreators; answer one's own creators (object: the tutorship)
+    assign_tutor = "assign_tutor"  # /assign_tutor, the tutoring queue, ending anyone's tutoring
+    handle_resource = "handle_resource"  # answer / close a resource request (object: staff any, a tutor theirs)
+    list_resources = "list_resources"  # the operators' list of resource requests, assigning them
 
 
 STAFF = frozenset({Role.admin})
 REVIEWERS = frozenset({Role.reviewer})
+TUTORS = frozenset({Role.tutor})
 EVERYONE = frozenset({Role.creator})  # every person is a creator
 
 RULES: dict[Action, frozenset[Role]] = {
@@ -81,6 +94,15 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.disqualify_submission: STAFF,
     Action.list_submissions: STAFF,
     Action.export_submissions: STAFF,
+    Action.read_lessons: EVERYONE,
+    Action.ask_tutor: EVERYONE,
+    Action.end_tutorship: EVERYONE,
+    Action.request_resource: EVERYONE,
+    Action.set_tutor_profile: TUTORS,
+    Action.tutor_creators: TUTORS,
+    Action.assign_tutor: STAFF,
+    Action.handle_resource: STAFF | TUTORS,
+    Action.list_resources: STAFF,
 }
 
 
@@ -108,6 +130,15 @@ OBJECT_RULES: dict[Action, Callable[[Person, Any], bool]] = {
     Action.decline_assignment: assigned_to,
     Action.decide_round: lambda p, rnd: rnd.status == RoundStatus.reviewing,
     Action.disqualify_submission: lambda p, sub: allowed(sub, SubmissionStatus.disqualified),
+    # a tutorship: the creator writes to their active tutor; the tutor to their active creator;
+    # either side (or staff) ends one that is not ended yet
+    Action.ask_tutor: lambda p, t: t.creator_id == p.id and t.status == TutorshipStatus.active,
+    Action.tutor_creators: lambda p, t: t.tutor_id == p.id and t.status == TutorshipStatus.active,
+    Action.end_tutorship: lambda p, t: (p.id in (t.creator_id, t.tutor_id) or Role.admin in p.roles)
+    and t.status != TutorshipStatus.ended,
+    # a resource request: staff handle any open one; a tutor only those assigned to them
+    Action.handle_resource: lambda p, r: r.status != ResourceStatus.closed
+    and (Role.admin in p.roles or r.assignee_id == p.id),
 }
 
 

@@ -14,24 +14,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     AuditEntry,
     Inquiry,
+    LessonProgress,
     Registration,
+    ResourceRequest,
     ReviewAssignment,
     ReviewRound,
     Submission,
     SubmissionFile,
+    Tutorship,
     utcnow,
 )
 from storage.statuses import (
     AssignmentStatus,
     FileStatus,
     InquiryStatus,
+    LessonStatus,
     RegistrationStatus,
+    ResourceStatus,
     RoundStatus,
     SubmissionStatus,
+    TutorshipStatus,
 )
 
 Reg, Sub, File, Inq = RegistrationStatus, SubmissionStatus, FileStatus, InquiryStatus
 Rnd, Asg = RoundStatus, AssignmentStatus
+Les, Tut, Res = LessonStatus, TutorshipStatus, ResourceStatus
 
 # from -> the statuses it may go to. A status that goes to itself is an event worth recording
 # (a scan replaced while waiting for review, the form saved again before its scan came, another
@@ -81,6 +88,32 @@ ASSIGNMENT: dict[StrEnum | None, frozenset[StrEnum]] = {
     Asg.stopped: frozenset(),
 }
 
+# a 创作学院 lesson: opened, then marked done (opening a done lesson again changes nothing)
+LESSON: dict[StrEnum | None, frozenset[StrEnum]] = {
+    None: frozenset({Les.started, Les.done}),
+    Les.started: frozenset({Les.done}),
+    Les.done: frozenset(),
+}
+
+# one-on-one guidance: waiting for a tutor (the operators' queue), active, ended; a tutor who
+# leaves (role taken away) sends their creators back to waiting
+TUTORSHIP: dict[StrEnum | None, frozenset[StrEnum]] = {
+    None: frozenset({Tut.waiting, Tut.active}),
+    Tut.waiting: frozenset({Tut.active, Tut.ended}),
+    Tut.active: frozenset({Tut.ended, Tut.waiting, Tut.active}),  # active -> active: another tutor
+    Tut.ended: frozenset(),
+}
+
+# 资源对接: open, assigned to a tutor or staff member (again: to someone else), answered (the
+# creator may follow up: assigned again), closed; back to open when its handler lost the role
+RESOURCE: dict[StrEnum | None, frozenset[StrEnum]] = {
+    None: frozenset({Res.open}),
+    Res.open: frozenset({Res.assigned, Res.answered, Res.closed}),
+    Res.assigned: frozenset({Res.assigned, Res.answered, Res.closed, Res.open}),
+    Res.answered: frozenset({Res.assigned, Res.answered, Res.closed, Res.open}),
+    Res.closed: frozenset(),
+}
+
 _JUDGED = frozenset({File.passed, File.warnings, File.failed})
 FILE: dict[StrEnum | None, frozenset[StrEnum]] = {
     # uploaded: checked in the background, or too big (staff check it); a copy keeps its verdict
@@ -108,6 +141,9 @@ TABLES: dict[type, tuple[str, str, dict[StrEnum | None, frozenset[StrEnum]]]] = 
     Inquiry: ("inquiries", "status", INQUIRY),
     ReviewRound: ("review_rounds", "status", ROUND),
     ReviewAssignment: ("review_assignments", "status", ASSIGNMENT),
+    LessonProgress: ("lesson_progress", "status", LESSON),
+    Tutorship: ("tutorships", "status", TUTORSHIP),
+    ResourceRequest: ("resource_requests", "status", RESOURCE),
 }
 
 
