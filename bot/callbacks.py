@@ -367,3 +367,30 @@ class ResStaffCB(Acted, CallbackData, prefix="rsh"):
     id: int
     action: ResStaffAction
     arg: str = ""
+
+
+# ---------------------------------------------------------------- reminders (issue 12): bot/jobs/reminders.py
+class BrandingCB(CallbackData, prefix="brd"):
+    """已标注 under a branding reminder: the creator confirms the label is shown on submission `sub`
+    (bot/handlers/reminders.py checks it is theirs and accepted)."""
+
+    sub: int
+
+
+# ---------------------------------------------------------------- /settings (issue 12): bot/handlers/settings.py
+# (settings callback data goes here)
+
+
+class SettingsAction(StrEnum):
+    """/settings' buttons: turn a reminder kind on or off (arg: the kind, a `reminders.Kind` value).
+    The button says what it does, so pressing an old one twice changes nothing more."""
+
+    on = "on"
+    off = "off"
+
+
+class SettingsCB(Acted, CallbackData, prefix="st"):
+    """A reminder kind on/off (`st:off.deadline`); the handler checks the kind exists and is the person's."""
+
+    action: SettingsAction
+    arg: str = ""

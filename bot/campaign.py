@@ -265,6 +265,26 @@ class AcademySettings(_Model):
     source: str = ""
 
 
+class ReminderSettings(_Model):
+    """Reminders the bot sends on its own (issue 12): quiet hours (local time, campaign timezone)
+    during which non-urgent ones wait, and the days before the window closes that creators are
+    reminded of the deadline."""
+
+    quiet_hours: tuple[str, str] = ("22:00", "08:00")  # from, until (may wrap past midnight)
+    deadline_days: tuple[Annotated[StrictInt, Field(ge=1, le=365)], ...] = (30, 7, 1)
+    idle_days: Annotated[StrictInt, Field(ge=1, le=60)] = 3  # a draft untouched / a scan not sent for this long
+    source: str = ""
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _hh_mm(cls, v: tuple[str, str]) -> tuple[str, str]:
+        for value in v:
+            hh, _, mm = value.partition(":")
+            if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and len(mm) == 2):
+                raise ValueError(f"quiet hours are HH:MM, got {value!r}")
+        return v
+
+
 class ReviewSettings(_Model):
     """Expert review (七(一)): how many reviewers a round gets, their deadline, the score scale,
     when reviewers count as disagreeing, the 修改后再审 deadline and whether creators see reviewers'
@@ -433,6 +453,7 @@ class Campaign(_Model):
     categories: Annotated[tuple[Category, ...], Field(min_length=1)]
     review: ReviewSettings = ReviewSettings()
     academy: AcademySettings = AcademySettings()
+    reminders: ReminderSettings = ReminderSettings()
 
     @field_validator("timezone")
     @classmethod

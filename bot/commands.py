@@ -17,13 +17,14 @@ log = logging.getLogger(__name__)
 # which commands each role sees, in menu order; descriptions are labels (commands.<name>)
 COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.creator: ("start", "apply", "mywork", "academy", "tutor", "resources", "register", "profile", "ask", "rules",
-                   "contact", "help", "mydata", "cancel"),
+                   "contact", "help", "settings", "mydata", "cancel"),
     Role.tutor: ("start", "mycreators", "requests", "tutorprofile", "academy", "ask", "rules", "contact", "help",
-                 "mydata", "cancel"),
-    Role.reviewer: ("start", "reviews", "myfields", "academy", "ask", "rules", "contact", "help", "mydata", "cancel"),
+                 "settings", "mydata", "cancel"),
+    Role.reviewer: ("start", "reviews", "myfields", "academy", "ask", "rules", "contact", "help", "settings", "mydata",
+                    "cancel"),
     Role.admin: ("start", "pending", "review_queue", "submissions", "tutoring", "requests", "bigfiles", "questions",
                  "export", "assign_tutor", "staff", "invite", "revoke", "deadletters", "rules", "contact", "help",
-                 "cancel"),
+                 "settings", "cancel"),
 }
 RANK = (Role.admin, Role.reviewer, Role.tutor, Role.creator)
 

@@ -476,3 +476,30 @@ class ResourceRequest(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---------------------------------------------------------------- reminders (issue 12)
+
+
+class ReminderSent(Base):
+    """A reminder the bot decided to send, once per logical occasion: `key` is (person, kind, subject,
+    occasion), e.g. "deadline:1001:window:7d". Written in the same transaction as its outbox row, so
+    a scan that runs twice, two processes or a restart never send one twice."""
+
+    __tablename__ = "reminders_sent"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReminderPref(Base):
+    """A person's choice for one kind of reminder (no row: the kind's default, on)."""
+
+    __tablename__ = "reminder_prefs"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enabled: Mapped[bool] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -78,18 +78,28 @@ async def test_the_table_builds_a_scheduler_with_each_job_and_its_trigger(app):
     given = {"campaign": app.campaign, "texts": app.texts, "curriculum": app.dispatcher["curriculum"]}
     single = build_scheduler(app.settings, app.sessionmaker, shared=False, given=given)
     assert {job.id for job in single.get_jobs()} == {"prune_updates", "release_held_outbox", "assign_waiting_rounds",
-                                                     "offer_lessons"}
+                                                     "offer_lessons", "scan_reminders"}
     shared = build_scheduler(app.settings, app.sessionmaker, shared=True, clock=lambda: NOW + timedelta(hours=10),
                              given=given)
     every = {job.id: getattr(job.trigger, "interval", None) for job in shared.get_jobs()}
     assert every == {"prune_updates": timedelta(hours=6), "release_stale": timedelta(minutes=5),
                      "release_held_outbox": timedelta(minutes=1), "assign_waiting_rounds": timedelta(minutes=10),
-                     "offer_lessons": None}
+                     "offer_lessons": None, "scan_reminders": timedelta(minutes=15)}
     assert str(shared.get_job("offer_lessons").trigger.fields[5]) == "9-21"  # hourly by day: no lesson at night
+    # the reminder scan also runs as soon as the scheduler starts (reminders missed while stopped, once)
+    started = build_scheduler(app.settings, app.sessionmaker, shared=True, given=given)
+    started.start(paused=True)
+    try:
+        first = started.get_job("scan_reminders").next_run_time
+        assert first is not None and first - datetime.now(UTC) < timedelta(minutes=1)
+        assert started.get_job("prune_updates").next_run_time - datetime.now(UTC) > timedelta(hours=5)
+    finally:
+        started.shutdown(wait=False)
     assert {job.id for job in JOBS} == set(every)
     assert str(shared.timezone) == app.settings.timezone
 
     async with app.sessionmaker.begin() as session:  # a scheduled run gives the job the clock's time
         await queue.enqueue_many(session, [(2001, {"text": "早上好"})], hold_until=NOW + timedelta(hours=10), now=NOW)
     await shared.get_job("release_held_outbox").func()
+    await shared.get_job("scan_reminders").func()  # given the campaign, the texts and the admins' ids
     assert [r.status for r in await all_of(app, OutboxMessage, OutboxMessage.id)] == ["pending"]

@@ -31,8 +31,10 @@ def get_routers(forms: Forms) -> list[Router]:
         fallback,
         inquiry,
         registration,
+        reminders,
         resources,
         reviews,
+        settings,
         start,
         tutoring,
     )
@@ -45,5 +47,5 @@ def get_routers(forms: Forms) -> list[Router]:
     # order matters: /cancel before the forms, forms before the menus, the catch-all fallback last
     private.include_routers(common.build(), engine.build(forms), inquiry.build(), registration.build(),
                             applications.build(), reviews.build(), academy.build(), tutoring.build(),
-                            resources.build(), start.build(), admin.build(), fallback.build())
+                            resources.build(), reminders.build(), settings.build(), start.build(), admin.build(), fallback.build())
     return [private]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.jobs import academy, maintenance, outbox, reviews
+from bot.jobs import academy, maintenance, outbox, reminders, reviews
 from storage.models import utcnow
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ class Job:
     when: dict[str, Any]  # its arguments: {"hours": 6}, {"hour": 9, "minute": 0}
     run: JobFunction
     shared_only: bool = False  # needed only when several processes share the inbox
-    uses: tuple[str, ...] = ()  # what else it is given, by name: "campaign", "texts"
+    uses: tuple[str, ...] = ()  # what else it is given, by name: "campaign", "texts", "admin_ids"
+    at_start: bool = False  # also run once as soon as the scheduler starts (what a stop missed)
 
 
 JOBS: tuple[Job, ...] = (
@@ -45,6 +46,10 @@ JOBS: tuple[Job, ...] = (
     # 创作学院's drip: hourly in the day (the scheduler's time zone), so nobody is woken by a lesson
     Job("offer_lessons", "cron", {"hour": "9-21", "minute": 7}, academy.offer_lessons,
         uses=("campaign", "texts", "curriculum")),
+    # reminders (issue 12): each is keyed by its occasion, so a scan every 15 minutes, one at start-up
+    # (reminders missed while the bot was down) and several processes still send each one once
+    Job("scan_reminders", "interval", {"minutes": 15}, reminders.scan, uses=("campaign", "texts", "admin_ids"),
+        at_start=True),
 )
 
 
@@ -52,18 +57,22 @@ def build_scheduler(settings: Settings, sessionmaker: async_sessionmaker[AsyncSe
                     jobs: tuple[Job, ...] = JOBS, clock: Callable[[], datetime] = utcnow,
                     given: dict[str, Any] | None = None) -> AsyncIOScheduler:
     """A scheduler (not started) with the jobs this process runs. `shared`: several processes share
-    the inbox. `clock`: what `now` each job is given. `given`: what jobs may use (campaign, texts)."""
+    the inbox. `clock`: what `now` each job is given. `given`: what jobs may use (campaign, texts;
+    admin_ids comes from the settings). A job marked `at_start` first runs when the scheduler starts."""
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(timezone=settings.timezone)
+    given = {"admin_ids": tuple(settings.admin_ids), **(given or {})}
     for job in jobs:
         if job.shared_only and not shared:
             continue
 
-        extra = {name: (given or {})[name] for name in job.uses}
+        extra = {name: given[name] for name in job.uses}
 
         async def run(job: Job = job, extra: dict[str, Any] = extra) -> None:
             await job.run(sessionmaker, clock(), **extra)
 
-        scheduler.add_job(run, job.trigger, id=job.id, name=job.id, coalesce=True, max_instances=1, **job.when)
+        first = {"next_run_time": datetime.now(scheduler.timezone)} if job.at_start else {}
+        scheduler.add_job(run, job.trigger, id=job.id, name=job.id, coalesce=True, max_instances=1, **first,
+                          **job.when)
     return scheduler

@@ -1,6 +1,7 @@
 """创作学院's clock: the drip. A creator whose 科普号 is approved is offered the campaign's lessons
 ([academy] drip: a slug and a day after the approval) one at a time as their day comes, each once
-(a lesson offered by a review, or done already, is not offered again)."""
+(a lesson offered by a review, or done already, is not offered again). Nobody who turned the
+lesson reminders off in /settings is offered one."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.outbox import notify
 from bot.render import Texts
 from bot.services import lessons
 from bot.services.academy import Curriculum
+from bot.services.reminders import Kind, enabled
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ async def offer_lessons(sessionmaker: async_sessionmaker[AsyncSession], now: dat
     offered = 0
     async with sessionmaker.begin() as session:
         for due in await lessons.due_offers(session, campaign, curriculum, now=now):
+            if not await enabled(session, due.user_id, Kind.lesson):  # turned off in /settings
+                continue
             async with session.begin_nested():  # one creator's offer that fails leaves the others'
                 if not await lessons.record_offers(session, due.user_id, [due.lesson.slug], lessons.DRIP, now=now):
                     continue

@@ -22,6 +22,8 @@ from storage.models import (
     OutboxMessage,
     QuizPoll,
     Registration,
+    ReminderPref,
+    ReminderSent,
     ResourceRequest,
     ReviewerProfile,
     Submission,
@@ -63,6 +65,8 @@ ERASED_COLUMNS = {
                                 "Telegram chat are that person's)",
     "tutor_messages.recipient_id": "every relayed message they received deleted",
     "resource_requests.user_id": "their resource requests deleted",
+    "reminders_sent.user_id": "the record of reminders sent to them deleted",
+    "reminder_prefs.user_id": "their reminder settings deleted",
 }
 KEPT_COLUMNS = {
     "user_roles.user_id": "a staff role is access the programme gave, not data the person gave; operators take it back",
@@ -248,7 +252,7 @@ async def erase(session: AsyncSession, user_id: int) -> Erasure:
         await session.delete(sub)
     await session.execute(delete(Inquiry).where(Inquiry.user_id == user_id))
     await session.execute(delete(ReviewerProfile).where(ReviewerProfile.user_id == user_id))
-    for model in (LessonProgress, QuizPoll, LessonOffer, TutorProfile, ResourceRequest):
+    for model in (LessonProgress, QuizPoll, LessonOffer, TutorProfile, ResourceRequest, ReminderSent, ReminderPref):
         await session.execute(delete(model).where(model.user_id == user_id))
     await session.execute(delete(TutorMessage).where(or_(TutorMessage.sender_id == user_id,
                                                          TutorMessage.recipient_id == user_id)))
