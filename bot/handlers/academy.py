@@ -27,18 +27,12 @@ from bot.services.lessons import Opened, Refused
 from bot.services.policy import Action
 from bot.services.users import Person
 from bot.ui import not_allowed, show
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
 LESSONS_PER_PAGE = 10  # /academy: one button per lesson
 TITLE_CHARS = 30  # of a title on a button
 ICONS = {"done": "✅", "started": "▶️"}
-
-
-def _now(data: dict[str, Any]):
-    clock = data.get("clock")
-    return clock() if clock is not None else utcnow()
 
 
 def _button(texts: Texts, key: str, data: str, **fmt: Any) -> InlineKeyboardButton:
@@ -128,7 +122,7 @@ async def open_lesson(callback: CallbackQuery, callback_data: LessonCB, texts: T
             await _refused(callback, texts, Refused.bad_page)
             return
         page = int(callback_data.arg)
-    opened = await lessons.open_lesson(session, person, curriculum, callback_data.slug, page, now=_now(data))
+    opened = await lessons.open_lesson(session, person, curriculum, callback_data.slug, page, now=data["clock"]())
     if isinstance(opened, Refused):
         await _refused(callback, texts, opened)
         return
@@ -146,7 +140,7 @@ async def mark_done(callback: CallbackQuery, callback_data: LessonCB, texts: Tex
     if not curriculum:
         await callback.answer(texts.render("academy/unavailable"), show_alert=True)
         return
-    marked = await lessons.mark_done(session, person, curriculum, callback_data.slug, now=_now(data))
+    marked = await lessons.mark_done(session, person, curriculum, callback_data.slug, now=data["clock"]())
     if isinstance(marked, Refused):
         await _refused(callback, texts, marked)
         return
@@ -193,7 +187,7 @@ async def start_quiz(callback: CallbackQuery, callback_data: LessonCB, texts: Te
         return
     await callback.answer()
     await callback.bot.send_message(person.id, texts.render("academy/quiz_intro", lesson=lesson))
-    await send_question(callback.bot, session, texts, person.id, lesson, 0, _now(data))
+    await send_question(callback.bot, session, texts, person.id, lesson, 0, data["clock"]())
 
 
 async def poll_answered(poll_answer: PollAnswer, bot: Bot, texts: Texts, session: AsyncSession,
@@ -204,7 +198,7 @@ async def poll_answered(poll_answer: PollAnswer, bot: Bot, texts: Texts, session
     if user is None or not curriculum:
         log.info("academy: poll answer %s ignored (no user or no curriculum)", poll_answer.poll_id)
         return
-    now = _now(data)
+    now = data["clock"]()
     out = await lessons.record_answer(session, curriculum, poll_answer.poll_id, user.id, poll_answer.option_ids,
                                       now=now)
     if out is None:

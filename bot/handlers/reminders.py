@@ -15,17 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import BrandingCB, Pressed
 from bot.jobs.reminders import Confirmed, confirm_branding
 from bot.render import Texts
-from storage.models import utcnow
-
-
-def _now(data: dict[str, Any]):
-    clock = data.get("clock")
-    return clock() if clock is not None else utcnow()
 
 
 async def branding_shown(callback: CallbackQuery, callback_data: BrandingCB, texts: Texts, session: AsyncSession,
                          **data: Any) -> None:
-    outcome = await confirm_branding(session, callback.from_user.id, callback_data.sub, now=_now(data))
+    outcome = await confirm_branding(session, callback.from_user.id, callback_data.sub, now=data["clock"]())
     if outcome is Confirmed.unknown:
         await stale(callback, texts)
         return

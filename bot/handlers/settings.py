@@ -26,7 +26,6 @@ from bot.services import reminders
 from bot.services.reminders import Kind
 from bot.services.users import Person, Role
 from bot.ui import show, stale_button
-from storage.models import utcnow
 
 # what each role may be reminded of (everyone is a creator); in the order Kind lists them
 FOR_ROLE: dict[Role, frozenset[Kind]] = {
@@ -41,11 +40,6 @@ def kinds_for(person: Person) -> list[Kind]:
     """The reminder kinds this person's roles receive, in Kind's order."""
     theirs = {Role.creator, *person.roles}
     return [kind for kind in Kind if any(kind in FOR_ROLE.get(role, ()) for role in theirs)]
-
-
-def _now(data: dict[str, Any]):
-    clock = data.get("clock")
-    return clock() if clock is not None else utcnow()
 
 
 async def view(texts: Texts, session: AsyncSession, campaign: Campaign,
@@ -83,7 +77,7 @@ async def toggle(callback: CallbackQuery, callback_data: SettingsCB, texts: Text
         await callback.answer(texts.render("settings/refused", reason="not_yours"), show_alert=True)
         return
     await reminders.set_enabled(session, person.id, kind, callback_data.action == SettingsAction.on,
-                                now=_now(data))
+                                now=data["clock"]())
     await show(callback, *await view(texts, session, campaign, person))
 
 

@@ -39,7 +39,7 @@ from bot.services.policy import Action, can
 from bot.services.tutoring import AskResult, AssignResult, EndResult, Incoming
 from bot.services.users import Person
 from bot.ui import kind_of, not_allowed, show, stale_button
-from storage.models import Tutorship, utcnow
+from storage.models import Tutorship
 from storage.statuses import TutorshipStatus
 
 CREATORS_PER_PAGE = 5  # /mycreators: each with up to SUBS_SHOWN applications
@@ -55,10 +55,6 @@ FILE_KINDS = ("photo", "video", "document", "voice", "audio", "sticker", "animat
 class TutorSG(StatesGroup):
     asking = State()  # the creator writes what they want help with (their first message)
     chatting = State()  # 对话中: every message goes to the tutor (FSM data: {"tutorship": id})
-
-
-def _now(clock: Callable[[], datetime] | None) -> datetime:
-    return clock() if clock is not None else utcnow()
 
 
 def _button(texts: Texts, key: str, cb: TutorCB, **fmt: Any) -> InlineKeyboardButton:
@@ -130,7 +126,7 @@ async def open_tutor(event: Message | CallbackQuery, texts: Texts, session: Asyn
 
 
 async def first_message(message: Message, texts: Texts, session: AsyncSession, person: Person, state: FSMContext,
-                        campaign, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+                        campaign, settings: Settings, clock: Callable[[], datetime]) -> None:
     """The creator's first message says what they want help with: a tutorship is made, matched to a
     tutor (who gets this message too) or queued for the operators."""
     incoming = incoming_of(message)
@@ -142,7 +138,7 @@ async def first_message(message: Message, texts: Texts, session: AsyncSession, p
         await message.answer(texts.render("tutoring/request_too_long", maximum=tutoring.MAX_REQUEST,
                                           length=len(request)))
         return
-    now = _now(clock)
+    now = clock()
     asked = await tutoring.ask(session, campaign, person, request, now=now)
     t = asked.tutorship
     if asked.result is AskResult.exists and t.status == TutorshipStatus.waiting:
@@ -177,12 +173,12 @@ async def _not_active(message: Message, texts: Texts, session: AsyncSession, per
 
 
 async def creator_message(message: Message, texts: Texts, session: AsyncSession, person: Person, state: FSMContext,
-                          clock: Callable[[], datetime] | None = None) -> None:
+                          clock: Callable[[], datetime]) -> None:
     """对话中: whatever the creator sends (text, photo, file, video, voice, sticker, album parts) goes
     to their tutor as a copy; the first of a burst is acknowledged."""
     data = await state.get_data()
     tutorship_id = data.get("tutorship")
-    now = _now(clock)
+    now = clock()
     way = await tutoring.route(session, person, int(tutorship_id), now=now) if isinstance(tutorship_id, int) else None
     if way is None:
         await _not_active(message, texts, session, person, state)
@@ -213,10 +209,10 @@ class RepliedTo(Filter):
 
 
 async def answer_reply(message: Message, tutorship: Tutorship, texts: Texts, session: AsyncSession, person: Person,
-                       clock: Callable[[], datetime] | None = None) -> None:
+                       clock: Callable[[], datetime]) -> None:
     """A reply to a relayed message: the tutor's answer goes to the creator (导师回复), a creator's
     reply to their tutor. A tutorship that is not theirs (any more): told how to answer, nothing sent."""
-    now = _now(clock)
+    now = clock()
     way = await tutoring.route(session, person, tutorship, now=now)
     if way is not None:
         await _relay(message, texts, session, way, now)
@@ -256,7 +252,7 @@ async def leave_mode(callback: CallbackQuery, texts: Texts, state: FSMContext, r
 
 
 async def end_ask(callback: CallbackQuery, callback_data: TutorCB, texts: Texts, session: AsyncSession,
-                  person: Person, clock: Callable[[], datetime] | None = None) -> None:
+                  person: Person, clock: Callable[[], datetime]) -> None:
     """结束对话 / 取消申请: asks to confirm (the confirmation carries the minute it was made)."""
     t = await session.get(Tutorship, callback_data.id)
     if t is None or not can(person, Action.end_tutorship, t):
@@ -265,7 +261,7 @@ async def end_ask(callback: CallbackQuery, callback_data: TutorCB, texts: Texts,
     views = await tutoring.people(session, {t.creator_id} | ({t.tutor_id} if t.tutor_id else set()))
     other = views.get(t.tutor_id) if person.id == t.creator_id and t.tutor_id else views.get(t.creator_id)
     markup = _markup([[_button(texts, "end_yes", TutorCB(id=t.id, action=TutorAction.end_yes,
-                                                          arg=minute_stamp(_now(clock))))]])
+                                                          arg=minute_stamp(clock())))]])
     await callback.answer()
     await callback.bot.send_message(person.id, texts.render("tutoring/end_confirm", tutorship=t, other=other,
                                                             as_creator=person.id == t.creator_id,
@@ -273,10 +269,10 @@ async def end_ask(callback: CallbackQuery, callback_data: TutorCB, texts: Texts,
 
 
 async def end_yes(callback: CallbackQuery, callback_data: TutorCB, texts: Texts, session: AsyncSession,
-                  person: Person, state: FSMContext, raw_state: str | None = None,
-                  clock: Callable[[], datetime] | None = None) -> None:
+                  person: Person, state: FSMContext, clock: Callable[[], datetime],
+                  raw_state: str | None = None) -> None:
     """The confirmation: the tutorship ends; the other side is told."""
-    now = _now(clock)
+    now = clock()
     if not fresh(callback_data.arg, now):
         await callback.answer(texts.render("forms/errors/confirm_expired", minutes=CONFIRM_MINUTES), show_alert=True)
         return
@@ -377,10 +373,10 @@ async def queue_view(texts: Texts, session: AsyncSession, page: int, now: dateti
 
 
 async def tutoring_queue(event: Message | CallbackQuery, texts: Texts, session: AsyncSession, person: Person,
-                         callback_data: TutorCB | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                         clock: Callable[[], datetime], callback_data: TutorCB | None = None) -> None:
     """/tutoring: creators waiting for a tutor, oldest first, with how long; a button each to assign."""
     arg = callback_data.arg if callback_data is not None else ""
-    text, markup = await queue_view(texts, session, int(arg) if arg.isdigit() else 0, _now(clock))
+    text, markup = await queue_view(texts, session, int(arg) if arg.isdigit() else 0, clock())
     if isinstance(event, CallbackQuery) and arg:
         await show(event, text, markup)
         return
@@ -421,20 +417,20 @@ async def _assign(session: AsyncSession, texts: Texts, person: Person, settings:
 
 
 async def assign_button(callback: CallbackQuery, callback_data: TutorCB, texts: Texts, session: AsyncSession,
-                        person: Person, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+                        person: Person, settings: Settings, clock: Callable[[], datetime]) -> None:
     """A tutor picked for a waiting creator (both re-checked: still waiting, still a tutor)."""
     t = await session.get(Tutorship, callback_data.id)
     if t is None or not callback_data.arg.isdigit():
         await stale_button(callback, texts)
         return
-    text = await _assign(session, texts, person, settings, t.creator_id, int(callback_data.arg), _now(clock),
+    text = await _assign(session, texts, person, settings, t.creator_id, int(callback_data.arg), clock(),
                          tutorship_id=t.id)
     markup = _markup([[_button(texts, "open_queue", TutorCB(id=0, action=TutorAction.queue))]])
     await show(callback, text, markup)
 
 
 async def assign_command(message: Message, command: CommandObject, texts: Texts, session: AsyncSession,
-                         person: Person, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+                         person: Person, settings: Settings, clock: Callable[[], datetime]) -> None:
     """/assign_tutor CREATOR_ID TUTOR_ID: the creator's waiting or active tutorship gets the tutor
     (a creator who never asked gets one); both are told."""
     parts = (command.args or "").split()
@@ -442,7 +438,7 @@ async def assign_command(message: Message, command: CommandObject, texts: Texts,
         await message.answer(texts.render("tutoring/assigned", result="usage", creator=None, tutor=None,
                                           creator_id=0, tutor_id=0, over_capacity=False, previous=None))
         return
-    await message.answer(await _assign(session, texts, person, settings, int(parts[0]), int(parts[1]), _now(clock)))
+    await message.answer(await _assign(session, texts, person, settings, int(parts[0]), int(parts[1]), clock()))
 
 
 def build() -> Router:

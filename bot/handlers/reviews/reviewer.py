@@ -31,7 +31,6 @@ from bot.services.policy import Action
 from bot.services.reviews import AssignmentView
 from bot.services.users import Person
 from bot.ui import not_allowed, show
-from storage.models import utcnow
 from storage.statuses import AssignmentStatus, RoundStatus, SubmissionStatus
 
 QUEUE_PER_PAGE = 10  # /reviews: one button per item
@@ -39,11 +38,6 @@ QUEUE_PER_PAGE = 10  # /reviews: one button per item
 # round's message (300) and each file's unmet requirements (3 shown) it stays under 4096 characters
 CARD_FILES_PER_PAGE = 4
 TITLE_CHARS = 24  # of a title on a button
-
-
-def _now(data: dict[str, Any]):
-    clock = data.get("clock")
-    return clock() if clock is not None else utcnow()
 
 
 def _button(texts: Texts, key: str, cb: ReviewCB, **fmt: Any) -> InlineKeyboardButton:
@@ -72,7 +66,7 @@ async def queue_view(session: AsyncSession, texts: Texts, person: Person, page: 
 async def my_reviews(message: Message, texts: Texts, session: AsyncSession, person: Person,
                      **data: Any) -> None:
     """/reviews: the reviewer's open items, soonest due first, a button each."""
-    text, markup = await queue_view(session, texts, person, 0, _now(data))
+    text, markup = await queue_view(session, texts, person, 0, data["clock"]())
     await message.answer(text, reply_markup=markup, disable_web_page_preview=True)
 
 
@@ -80,7 +74,7 @@ async def queue_page(callback: CallbackQuery, callback_data: ReviewCB, texts: Te
                      person: Person, **data: Any) -> None:
     """Another page of /reviews (or the list again, from a card or a finished review)."""
     page = int(callback_data.arg) if callback_data.arg.isdigit() else 0
-    text, markup = await queue_view(session, texts, person, page, _now(data))
+    text, markup = await queue_view(session, texts, person, page, data["clock"]())
     if callback_data.arg:
         await show(callback, text, markup)
     else:  # from a card or a result: the list as a new message, below
@@ -175,7 +169,7 @@ async def open_card(callback: CallbackQuery, callback_data: ReviewCB, texts: Tex
     page = int(callback_data.arg) if callback_data.arg.isdigit() else 0
     turn = turn_of(person.id, texts=texts, session=session, person=person, campaign=campaign, forms=forms, **data)
     await engine.load(turn, raw_state)
-    text, markup = await card_view(session, texts, campaign, forms, person, view, page, _now(data),
+    text, markup = await card_view(session, texts, campaign, forms, person, view, page, data["clock"](),
                                    has_draft=draft_for(turn, view.assignment.id) is not None)
     if callback_data.action == ReviewAction.page:
         await show(callback, text, markup)
