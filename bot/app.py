@@ -87,7 +87,7 @@ def build_dispatcher(settings: Settings, campaign: Campaign, texts: Texts,
                     settings=settings, campaign=campaign, texts=texts, sessionmaker=sessionmaker,
                     clock=utcnow,  # tests set another clock to act inside the campaign's window
                     curriculum=curriculum if curriculum is not None else load_curriculum(ACADEMY, campaign))
-    sender = OutboxSender(sessionmaker)
+    sender = OutboxSender(sessionmaker, per_second=settings.outbox_per_second, shared=settings.inbox_shared)
     dp["outbox"] = sender
     dp["checker"] = Checker(sessionmaker, campaign, texts, settings)  # uploads checked after their commit
     dp["inbox"] = Inbox(sessionmaker, dp, workers=settings.inbox_workers, pool_size=settings.db_pool_size,
@@ -164,6 +164,7 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
     bot = build_bot(settings)
     if not intake:
         app.dispatcher["inbox"].shared = True  # a worker is never alone: it must not take others' work
+        app.dispatcher["outbox"].shared = True  # nor another sender's lease
     scheduler = build_scheduler(settings, app.sessionmaker, shared=app.dispatcher["inbox"].shared,
                                 given={"campaign": app.campaign, "texts": app.texts,
                                        "curriculum": app.dispatcher["curriculum"]})

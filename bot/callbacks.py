@@ -394,3 +394,22 @@ class SettingsCB(Acted, CallbackData, prefix="st"):
 
     action: SettingsAction
     arg: str = ""
+
+
+# ---------------------------------------------------------------- broadcasts (issue 12): bot/handlers/broadcast.py
+class BroadcastAction(StrEnum):
+    """Operators' buttons on broadcasts (BroadcastCB, `id`: broadcasts.id; 0 for new and list)."""
+
+    new = "new"  # the compose form
+    list = "list"  # the recent broadcasts
+    report = "report"  # where it stands, in place (刷新)
+    cancel = "cancel"  # 停止发送: asks to confirm
+    cancel_yes = "cancel_yes"  # arg: minute stamp
+
+
+class BroadcastCB(Acted, CallbackData, prefix="bc"):
+    """A broadcast for operators; the handler checks the policy and looks the row up again."""
+
+    id: int
+    action: BroadcastAction
+    arg: str = ""

@@ -23,8 +23,8 @@ COMMANDS: dict[Role, tuple[str, ...]] = {
     Role.reviewer: ("start", "reviews", "myfields", "academy", "ask", "rules", "contact", "help", "settings", "mydata",
                     "cancel"),
     Role.admin: ("start", "pending", "review_queue", "submissions", "tutoring", "requests", "bigfiles", "questions",
-                 "export", "assign_tutor", "staff", "invite", "revoke", "deadletters", "rules", "contact", "help",
-                 "settings", "cancel"),
+                 "export", "broadcast", "broadcasts", "assign_tutor", "staff", "invite", "revoke", "deadletters",
+                 "rules", "contact", "help", "settings", "cancel"),
 }
 RANK = (Role.admin, Role.reviewer, Role.tutor, Role.creator)
 

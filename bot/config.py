@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # a database connection while it works, so the pool has room for them and the background jobs
     inbox_workers: int = Field(default=8, ge=1, le=64)
     inbox_shared: bool = False  # `kepubot worker` processes share the inbox (PostgreSQL): set it on all
+    # messages a second the outbox sender sends (Telegram allows about 30 per bot); one process at a time
+    # sends (the others wait for its lease), so this is the bot's rate, whatever the number of processes
+    outbox_per_second: float = Field(default=25.0, gt=0, le=30)
     db_pool_size: int = Field(default=16, ge=2, le=200)
     db_pool_timeout: float = Field(default=10, gt=0)  # seconds to wait for a free connection
     startup_wait: float = 60  # seconds to wait for the database and Redis at start, with back-off

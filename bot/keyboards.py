@@ -6,7 +6,17 @@ from collections.abc import Iterable
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.callbacks import CategoryCB, InquiryCB, InviteCB, MenuCB, ReviewAction, ReviewCB, Section
+from bot.callbacks import (
+    BroadcastAction,
+    BroadcastCB,
+    CategoryCB,
+    InquiryCB,
+    InviteCB,
+    MenuCB,
+    ReviewAction,
+    ReviewCB,
+    Section,
+)
 from bot.render import Texts
 from bot.services.inquiries import InquiryView
 from bot.services.staff import Waiting
@@ -76,5 +86,8 @@ def category_back(texts: Texts) -> InlineKeyboardMarkup:
 
 
 def staff_menu(texts: Texts) -> InlineKeyboardMarkup:
-    return back_to_menu(texts, [button(texts, f"invite.{role.value}", InviteCB(role=role.value).pack())
-                                for role in INVITABLE])
+    """Operators' tools: broadcasts, then an invite link for each staff role."""
+    broadcasts = [button(texts, "broadcasts.new", BroadcastCB(id=0, action=BroadcastAction.new).pack()),
+                  button(texts, "broadcasts.list", BroadcastCB(id=0, action=BroadcastAction.list).pack())]
+    invites = [button(texts, f"invite.{role.value}", InviteCB(role=role.value).pack()) for role in INVITABLE]
+    return back_to_menu(texts, rows=[broadcasts, *([b] for b in invites)])

@@ -65,3 +65,5 @@ def setup_logging(level: str, secrets: Iterable[str] = (), *, log_sql: bool = Fa
     if not log_sql:
         # at DEBUG SQLAlchemy would write every statement with its parameters: names, phones, emails
         logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    # APScheduler logs two lines for each run of each job (broadcasts' every 5 s): the jobs log what they did
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.statuses import (
     AssignmentStatus,
+    BroadcastStatus,
     FileStatus,
     InboxStatus,
     InquiryStatus,
@@ -101,6 +102,9 @@ class User(Base):
     language_code: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the person blocked the bot (Telegram said so when a message was sent): broadcasts skip them
+    # until they write to the bot again
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UserRole(Base):
@@ -280,6 +284,8 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # the message Telegram made of the row's last part (a relayed copy): a reply to it is traced back
     result_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # the broadcast this row is one copy of (its delivery report counts them); sent after notifications
+    broadcast_id: Mapped[int | None] = mapped_column(index=True)
 
 
 class AuditEntry(Base):
@@ -503,3 +509,39 @@ class ReminderPref(Base):
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     enabled: Mapped[bool] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ---------------------------------------------------------------- broadcasts (issue 12)
+
+
+class Broadcast(Base):
+    """An operator's message to a segment of people. One row: a job fans it out into outbox rows in
+    batches, in the order of the recipients' ids, moving `cursor` (the last id queued) in the same
+    transaction, so a restart or a second process never queues anyone twice."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(BigInteger)
+    segment: Mapped[str] = mapped_column(String(32))  # bot.services.broadcasts.Segment's kind
+    segment_arg: Mapped[str | None] = mapped_column(Text)  # JSON: the category, or the list of ids
+    payload: Mapped[str] = mapped_column(Text)  # JSON: the outbox payload every recipient gets
+    status: Mapped[BroadcastStatus] = mapped_column(StatusType(BroadcastStatus, 16), index=True)
+    total: Mapped[int] = mapped_column(default=0)  # recipients counted when it was confirmed
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # the last recipient id queued
+    queued: Mapped[int] = mapped_column(default=0)  # outbox rows queued so far
+    fanned_out: Mapped[bool] = mapped_column(default=False)  # every recipient has a row
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Lease(Base):
+    """A job only one process may do at a time (the outbox sender: Telegram's limits are per bot):
+    held by `holder` until `expires_at`, renewed while it works, taken over by another when it
+    expires (its holder died)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -105,6 +105,12 @@ class OutboxStatus(StrEnum):
     held = "held"  # waits for something (the person has not opened the bot yet; quiet hours)
 
 
+class BroadcastStatus(StrEnum):
+    sending = "sending"  # confirmed: being fanned out into the outbox and delivered
+    done = "done"  # every copy delivered or given up; its author got the report
+    cancelled = "cancelled"  # stopped by an operator: copies not yet sent were dropped
+
+
 class InboxStatus(StrEnum):
     pending = "pending"
     working = "working"

@@ -307,6 +307,12 @@ def _samples(fld: f.Field, values: dict[str, Any]) -> list[Any]:
     if options:
         # listed() fields keep the words, choice() fields the value
         return [o.text if fld.parse is not None and _keeps_words(fld, o, values) else o.value for o in options]
+    if fld.name == "message":  # a broadcast: a text, or a photo or document with its caption
+        return [{"html": "<b>截止提醒</b>", "media": None, "file_id": None, "name": None, "length": 4},
+                {"html": "海报", "media": "photo", "file_id": "x", "name": None, "length": 2},
+                {"html": "", "media": "document", "file_id": "x", "name": "指南.pdf", "length": 0}]
+    if fld.name == "ids":
+        return [[1, 2]]
     if fld.accepts & {f.DOCUMENT, f.PHOTO}:
         return [{"file_id": "x", "file_unique_id": "u", "file_name": "经历.pdf", "mime_type": "application/pdf",
                  "file_size": 1000}]
@@ -354,7 +360,7 @@ async def test_every_registered_form_renders(app, settings: Settings):
     forms = all_forms(campaign, on_saved)
     assert set(forms) == {"registration", "registration_reject", "application", "inquiry", "inquiry_answer",
                           "manual_fail", "review", "decline_review", "reviewer_profile", "decision", "disqualify",
-                          "tutor_profile", "resource_request", "resource_answer", "resource_more"}
+                          "tutor_profile", "resource_request", "resource_answer", "resource_more", "broadcast"}
     refs = {"registration_id": 1, "inquiry_id": 1, "file_id": 1, "submission_id": 1, "about": 1, "round_id": 1,
             "assignment_id": 1, "request_id": 1}
     bot = Conversation(app.dispatcher).bot

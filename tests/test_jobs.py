@@ -78,13 +78,14 @@ async def test_the_table_builds_a_scheduler_with_each_job_and_its_trigger(app):
     given = {"campaign": app.campaign, "texts": app.texts, "curriculum": app.dispatcher["curriculum"]}
     single = build_scheduler(app.settings, app.sessionmaker, shared=False, given=given)
     assert {job.id for job in single.get_jobs()} == {"prune_updates", "release_held_outbox", "assign_waiting_rounds",
-                                                     "offer_lessons", "scan_reminders"}
+                                                     "offer_lessons", "scan_reminders", "fan_out_broadcasts"}
     shared = build_scheduler(app.settings, app.sessionmaker, shared=True, clock=lambda: NOW + timedelta(hours=10),
                              given=given)
     every = {job.id: getattr(job.trigger, "interval", None) for job in shared.get_jobs()}
     assert every == {"prune_updates": timedelta(hours=6), "release_stale": timedelta(minutes=5),
                      "release_held_outbox": timedelta(minutes=1), "assign_waiting_rounds": timedelta(minutes=10),
-                     "offer_lessons": None, "scan_reminders": timedelta(minutes=15)}
+                     "offer_lessons": None, "scan_reminders": timedelta(minutes=15),
+                     "fan_out_broadcasts": timedelta(seconds=5)}
     assert str(shared.get_job("offer_lessons").trigger.fields[5]) == "9-21"  # hourly by day: no lesson at night
     # the reminder scan also runs as soon as the scheduler starts (reminders missed while stopped, once)
     started = build_scheduler(app.settings, app.sessionmaker, shared=True, given=given)

@@ -22,7 +22,7 @@ def person(role: Role, person_id: int = OWNER_ID) -> Person:
 STAFF_ONLY = {Action.decide_registration, Action.list_registrations, Action.answer_inquiry, Action.list_inquiries,
               Action.check_file_by_hand, Action.open_application, Action.manage_staff, Action.see_dead_letters,
               Action.assign_reviewers, Action.decide_round, Action.disqualify_submission, Action.list_submissions,
-              Action.export_submissions, Action.assign_tutor, Action.list_resources}
+              Action.export_submissions, Action.assign_tutor, Action.list_resources, Action.broadcast}
 REVIEWER_ONLY = {Action.set_reviewer_profile, Action.list_reviews, Action.review_assignment,
                  Action.decline_assignment}
 TUTOR_ONLY = {Action.set_tutor_profile, Action.tutor_creators}

@@ -155,7 +155,7 @@ async def test_a_draft_with_an_expanding_name_is_refused_at_submit(app):
 
 USER_COLUMN_NAMES = {"user_id", "chat_id", "about_user_id", "used_by", "created_by", "granted_by", "answered_by",
                      "reviewed_by", "actor_id", "reviewer_id", "creator_id", "tutor_id", "sender_id", "recipient_id",
-                     "assignee_id"}
+                     "assignee_id", "author_id"}
 
 
 def user_id_columns() -> set[str]:

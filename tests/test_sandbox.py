@@ -574,3 +574,124 @@ async def test_a_call_telegram_does_not_answer_times_out_in_process_too(either):
     with pytest.raises(TelegramNetworkError):
         await bot.send_message(1001, "c", request_timeout=1)
     assert (await bot.send_message(1001, "d")).text == "d"
+
+
+# ------------------------------------------------------------------ flood limits, stalls, bulk users
+
+
+async def _until(condition, timeout: float = 2) -> None:
+    """Wait (briefly) until condition() holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        assert loop.time() < end, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_flood_limit_per_chat(bot, client, sandbox):
+    emu = sandbox[1]
+    await client.users(5000, 2)
+    for text in ("a", "b", "c"):  # off by default: a burst to one chat goes through
+        await bot.send_message(5000, text)
+    assert (await client.state())["flood"] is None
+    on = await client.flood(per_second=30, per_chat_interval=0.2)
+    assert on["flood"] == {"per_second": 30, "per_chat_interval": 0.2}
+    first = await bot.send_message(5000, "one")
+    with pytest.raises(TelegramRetryAfter, match="Too Many Requests: retry after 1") as err:
+        await bot.send_message(5000, "too soon")
+    assert err.value.retry_after == 1  # ceil(0.2 s)
+    assert (await bot.send_message(5001, "another chat")).text == "another chat"
+    # not a message: edits, chat actions and answers are not limited
+    assert (await bot.edit_message_text("one, edited", chat_id=5000, message_id=first.message_id)).text
+    assert await bot.send_chat_action(5000, "typing")
+    texts = [m["text"] for m in emu.bots[123456].chats[5000].messages.values()]
+    assert "too soon" not in texts and emu.flood_refused == 1
+    await asyncio.sleep(err.value.retry_after)
+    assert (await bot.send_message(5000, "later")).text == "later"
+    assert await client.received(5000, 2) == {5000: 5, 5001: 1}
+    state = await client.state()
+    assert state["flood_refused"] == 1 and state["flood"]["per_chat_interval"] == 0.2
+    await client.flood(off=True)
+    await bot.send_message(5000, "x")
+    await bot.send_message(5000, "y")  # off again: no limit
+    assert emu.flood is None and emu.flood_refused == 1
+
+
+async def test_flood_limit_per_bot(bot, client, sandbox):
+    emu = sandbox[1]
+    await client.users(6000, 40)
+    await client.flood(per_second=30, per_chat_interval=0.2)
+    await asyncio.gather(*(bot.send_message(6000 + i, "x") for i in range(30)))
+    with pytest.raises(TelegramRetryAfter) as err:
+        await bot.send_message(6030, "the 31st")
+    assert err.value.retry_after >= 1
+    assert 6030 not in await client.received(6000, 40) and not emu.bots[123456].chats[6030].messages
+    with pytest.raises(TelegramRetryAfter):  # refused calls did not count: still only the 30 in the window
+        await bot.send_message(6031, "the 31st, again")
+    assert len(emu.bots[123456].sent_times) == 30 and emu.flood_refused == 2
+    await asyncio.sleep(err.value.retry_after)
+    assert (await bot.send_message(6030, "now")).text == "now"
+    assert len(await client.received(6000, 40)) == 31
+    # a call that fails for another reason takes no place either
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(999, "nobody")
+    assert len(emu.bots[123456].sent_times) == 1
+
+
+async def test_stall_holds_calls_until_unstall(bot, client, sandbox):
+    emu = sandbox[1]
+    await client.users(1001, 1)
+    await client.fault("sendMessage", "stall", count=10**9)
+    held = [asyncio.create_task(bot.send_message(1001, f"held {i}")) for i in range(2)]
+    await _until(lambda: emu.stalled == 2)
+    assert not any(t.done() for t in held)
+    assert await bot.send_chat_action(1001, "typing")  # other methods are answered
+    state = await client.state()
+    assert state["stalled"] == 2 and state["faults"][0]["kind"] == "stall"
+    # a sender killed while its call is held: the call goes away, nothing is made
+    killed = asyncio.create_task(bot.send_message(1001, "killed"))
+    await _until(lambda: emu.stalled == 3)
+    killed.cancel()
+    await _until(lambda: emu.stalled == 2)
+    assert (await client.unstall())["released"] == 2
+    for task in held:
+        with pytest.raises(TelegramServerError, match="Bad Gateway"):
+            await task
+    await _until(lambda: emu.stalled == 0)
+    assert emu.faults == [] and await client.received(1001, 1) == {}
+    assert not emu.bots[123456].chats[1001].messages
+    assert (await bot.send_message(1001, "after")).text == "after"
+    # reset releases held calls too
+    await client.fault("sendMessage", "stall")
+    one = asyncio.create_task(bot.send_message(1001, "held again"))
+    await _until(lambda: emu.stalled == 1)
+    await client.reset()
+    with pytest.raises(TelegramServerError, match="Bad Gateway"):
+        await one
+    assert await client.received(1001, 1) == {1001: 1}
+
+
+async def test_bulk_users_open_the_chat_without_updates(bot, client, sandbox):
+
+    from bot.sandbox.emulator import Emulator
+
+    emu = sandbox[1]
+    assert await client.users(700_000_000, 10_000) == 10_000
+    assert len(emu.bots[123456].chats) == 10_000 and (await client.state())["bots"][0]["pending_updates"] == 0
+    assert await bot.get_updates(timeout=0) == []
+    sent = await bot.send_message(700_000_005, "你好")
+    assert sent.chat.id == 700_000_005 and sent.chat.first_name == "User700000005"
+    first = await bot.send_message(700_000_007, "a")
+    await bot.send_message(700_000_007, "b")
+    assert await bot.delete_message(700_000_007, first.message_id)  # deleted since: still received
+    await client.send(42, "hi")  # a chat outside the range
+    await bot.send_message(42, "c")
+    assert await client.received(700_000_000, 10_000) == {700_000_005: 1, 700_000_007: 2}
+    assert await client.received() == {700_000_005: 1, 700_000_007: 2, 42: 1}
+    paths = {e["path"] for e in await client.endpoints()}
+    assert {"/control/users", "/control/received", "/control/flood", "/control/unstall"} <= paths
+    # in process too: each user has a private chat with the bot, and no update is queued
+    other = Emulator()
+    assert other.add_users(other.bot(1), 1, 10_000) == 10_000
+    assert len(other.bot(1).chats) >= 10_000 and other.bot(1).updates == []
+    await other.close()

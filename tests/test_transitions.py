@@ -15,6 +15,7 @@ from bot.services.users import Person, Role, upsert_user
 from storage.db import make_engine
 from storage.models import (
     AuditEntry,
+    Broadcast,
     Inquiry,
     LessonProgress,
     Registration,
@@ -28,6 +29,7 @@ from storage.models import (
 )
 from storage.statuses import (
     AssignmentStatus,
+    BroadcastStatus,
     FileStatus,
     InquiryStatus,
     LessonStatus,
@@ -97,6 +99,8 @@ async def _make(session, model: type, status):
         obj = Tutorship(creator_id=USER, tutor_id=USER + 1)
     elif model is ResourceRequest:
         obj = ResourceRequest(user_id=USER, kind="expert", description="想请一位天文学专家审读脚本")
+    elif model is Broadcast:
+        obj = Broadcast(author_id=USER, segment="all", payload="{}", total=1, cursor=0, queued=0, fanned_out=False)
     else:
         obj = Inquiry(user_id=USER, topic="other", question="什么时候截止？")
     if status is not None:
@@ -112,7 +116,8 @@ async def _audit(session) -> list[AuditEntry]:
 
 ENUMS = {Registration: RegistrationStatus, Submission: SubmissionStatus, SubmissionFile: FileStatus,
          Inquiry: InquiryStatus, ReviewRound: RoundStatus, ReviewAssignment: AssignmentStatus,
-         LessonProgress: LessonStatus, Tutorship: TutorshipStatus, ResourceRequest: ResourceStatus}
+         LessonProgress: LessonStatus, Tutorship: TutorshipStatus, ResourceRequest: ResourceStatus,
+         Broadcast: BroadcastStatus}
 LEGAL = [(model, src, dst) for model, (_, _, table) in transitions.TABLES.items()
          for src, targets in table.items() for dst in sorted(targets)]
 ILLEGAL = [(model, src, dst) for model, (_, _, table) in transitions.TABLES.items()

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.campaign import Campaign
 from bot.flows.application import application_form
+from bot.flows.broadcast import broadcast_form
 from bot.flows.decision import decision_forms
 from bot.flows.engine import Done, Forms, Turn
 from bot.flows.inquiry import ANSWER, QUESTION
@@ -21,4 +22,4 @@ def all_forms(campaign: Campaign, on_saved: Callable[[Turn, Submission], Awaitab
     """`on_saved`: the application form's step after saving a draft (the upload handlers' part)."""
     return Forms(registration_form(campaign), REJECTION, application_form(campaign, on_saved),
                  QUESTION, ANSWER, MANUAL_FAIL, *review_forms(campaign), *decision_forms(campaign),
-                 *tutoring_forms(campaign), *resource_forms(campaign))
+                 *tutoring_forms(campaign), *resource_forms(campaign), broadcast_form(campaign))

@@ -604,17 +604,17 @@ async def resume(turn: Turn) -> None:
 def answer_of(message: Message) -> Answer:
     user_id = message.from_user.id if message.from_user else None
     if message.text is not None:
-        return Answer(TEXT, text=message.text, from_user_id=user_id)
+        return Answer(TEXT, text=message.text, from_user_id=user_id, html=message.html_text)
     if message.contact is not None:
         return Answer(CONTACT, phone=message.contact.phone_number, contact_user_id=message.contact.user_id,
                       from_user_id=user_id)
     if message.document is not None:
         d = message.document
-        return Answer(DOCUMENT, text=message.caption, from_user_id=user_id,
+        return Answer(DOCUMENT, text=message.caption, from_user_id=user_id, html=message.html_text,
                       file=FileRef(d.file_id, d.file_unique_id, d.file_name, d.mime_type, d.file_size))
     if message.photo:
         p = message.photo[-1]
-        return Answer(PHOTO, text=message.caption, from_user_id=user_id,
+        return Answer(PHOTO, text=message.caption, from_user_id=user_id, html=message.html_text,
                       file=FileRef(p.file_id, p.file_unique_id, None, "image/jpeg", p.file_size))
     return Answer(kind_of(message), from_user_id=user_id)
 
@@ -659,6 +659,8 @@ async def on_pick(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
     fld = turn.form.fields[draft.step]
     try:
         value = fld.parse(Answer(CHOICE, text=cb.arg, from_user_id=turn.chat_id), draft.values)
+        if fld.verify is not None and not fld.multi:  # a pick is checked like a typed answer
+            await fld.verify(value, turn)
     except Invalid as problem:
         if fld.multi:
             await _stale(callback, texts)

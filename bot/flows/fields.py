@@ -41,6 +41,7 @@ class Answer:
     phone: str | None = None
     contact_user_id: int | None = None
     from_user_id: int | None = None
+    html: str | None = None  # the text or caption with its formatting, as Telegram HTML
 
 
 class Invalid(Exception):

@@ -27,6 +27,7 @@ def get_routers(forms: Forms) -> list[Router]:
         academy,
         admin,
         applications,
+        broadcast,
         common,
         fallback,
         inquiry,
@@ -47,5 +48,5 @@ def get_routers(forms: Forms) -> list[Router]:
     # order matters: /cancel before the forms, forms before the menus, the catch-all fallback last
     private.include_routers(common.build(), engine.build(forms), inquiry.build(), registration.build(),
                             applications.build(), reviews.build(), academy.build(), tutoring.build(),
-                            resources.build(), reminders.build(), settings.build(), start.build(), admin.build(), fallback.build())
+                            resources.build(), reminders.build(), settings.build(), broadcast.build(), start.build(), admin.build(), fallback.build())
     return [private]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.jobs import academy, maintenance, outbox, reminders, reviews
+from bot.jobs import academy, broadcasts, maintenance, outbox, reminders, reviews
 from storage.models import utcnow
 
 if TYPE_CHECKING:
@@ -49,6 +49,10 @@ JOBS: tuple[Job, ...] = (
     # reminders (issue 12): each is keyed by its occasion, so a scan every 15 minutes, one at start-up
     # (reminders missed while the bot was down) and several processes still send each one once
     Job("scan_reminders", "interval", {"minutes": 15}, reminders.scan, uses=("campaign", "texts", "admin_ids"),
+        at_start=True),
+    # broadcasts (issue 12): the next batch of each one's copies when few still wait, and the report
+    # when one is over; the batches are keyed by the broadcast's cursor, so several processes may run it
+    Job("fan_out_broadcasts", "interval", {"seconds": 5}, broadcasts.fan_out, uses=("texts", "admin_ids"),
         at_start=True),
 )
 

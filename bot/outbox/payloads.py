@@ -5,7 +5,8 @@ update's transaction, sent by bot/outbox/sender.py after it commits.
 Kinds (the sender has one entry per kind in its dispatch table):
 - "message": attachments first, then the text with its buttons (rows queued before kinds existed
   carry no "kind" and are messages);
-- "copy": Telegram's copyMessage of a message someone sent the bot (a relay), optional buttons.
+- "copy": Telegram's copyMessage of a message someone sent the bot (a relay), optional buttons;
+- "media": one photo, document or video by file_id with its caption (a broadcast).
 
 Any payload may carry "ref" (a short tag such as "tutorship:12": what a reply to the delivered
 message is about; the sender records the id Telegram gave the row's last message in
@@ -29,7 +30,7 @@ from bot.outbox import queue
 if TYPE_CHECKING:
     from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 
-MESSAGE, COPY = "message", "copy"
+MESSAGE, COPY, MEDIA = "message", "copy", "media"
 
 # an attachment sent before the text: ("document" | "photo" | "video", a file_id or a file made here)
 Attachment = tuple[str, "str | BufferedInputFile"]

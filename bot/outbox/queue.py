@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import OutboxMessage, utcnow
+from storage.models import Lease, OutboxMessage, User, utcnow
 from storage.statuses import OutboxStatus
 
 MAX_ATTEMPTS = 5
+BLOCKED = "blocked: "  # how last_error begins when the person blocked the bot (a report counts them)
 
 # held rows that wait for a time, not for a person (see the module's docstring)
 _WAITS_FOR_TIME = (OutboxMessage.status == OutboxStatus.held, OutboxMessage.last_error.is_(None))
@@ -29,15 +30,17 @@ _WAITS_FOR_TIME = (OutboxMessage.status == OutboxStatus.held, OutboxMessage.last
 
 async def enqueue_many(session: AsyncSession, messages: Iterable[tuple[int, dict[str, Any]]], *,
                        about: int | None = None, hold_until: datetime | None = None,
-                       now: datetime | None = None) -> int:
+                       now: datetime | None = None, broadcast: int | None = None) -> int:
     """Queue (chat_id, payload) pairs in one INSERT (fan-out jobs queue thousands). `about`: the person
     the messages are about (their data goes with them when they erase it). `hold_until`: held until
-    then (quiet hours) when it is later than `now`. Returns how many rows were queued."""
+    then (quiet hours) when it is later than `now`. `broadcast`: the broadcast they are copies of
+    (sent after notifications). Returns how many rows were queued."""
     now = now or utcnow()
     held = hold_until is not None and hold_until > now
     status, not_before = (OutboxStatus.held, hold_until) if held else (OutboxStatus.pending, now)
     rows = [{"chat_id": chat_id, "payload": json.dumps(payload, ensure_ascii=False), "status": status,
-             "about_user_id": about, "parts_sent": 0, "attempts": 0, "not_before": not_before, "created_at": now}
+             "about_user_id": about, "parts_sent": 0, "attempts": 0, "not_before": not_before, "created_at": now,
+             "broadcast_id": broadcast}
             for chat_id, payload in messages]
     if not rows:
         return 0
@@ -63,16 +66,22 @@ async def enqueue(session: AsyncSession, chat_id: int, payload: dict[str, Any], 
 
 
 async def due(session: AsyncSession, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+    """The next rows to send: notifications first (a decision is not queued behind a broadcast),
+    then broadcasts' copies, each in the order they were queued."""
     query = (select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now)
-             .order_by(OutboxMessage.id).limit(limit))
+             .order_by(OutboxMessage.broadcast_id.is_not(None), OutboxMessage.id).limit(limit))
     return list((await session.execute(query)).scalars())
 
 
-async def claim(session: AsyncSession, message_id: int) -> bool:
-    """Take a row for sending; False when another sender took it first."""
-    result = await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id,
-                                                               OutboxMessage.status == OutboxStatus.pending)
-                                   .values(status=OutboxStatus.sending))
+async def claim(session: AsyncSession, message_id: int, *,
+                lease: tuple[str, str, datetime] | None = None) -> bool:
+    """Take a row for sending; False when another sender took it first, or (`lease`: its name,
+    holder and now) when the lease is no longer that holder's (it hung and another took over)."""
+    query = update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.pending)
+    if lease is not None:
+        name, holder, now = lease
+        query = query.where(exists().where(Lease.name == name, Lease.holder == holder, Lease.expires_at > now))
+    result = await session.execute(query.values(status=OutboxStatus.sending))
     return result.rowcount == 1
 
 
@@ -116,6 +125,12 @@ async def retry(session: AsyncSession, row: OutboxMessage, error: str, after: ti
 async def failed(session: AsyncSession, message_id: int, error: str) -> None:
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
                           .values(status=OutboxStatus.failed, last_error=error[:500]))
+
+
+async def mark_unreachable(session: AsyncSession, chat_id: int, now: datetime) -> None:
+    """The person blocked the bot: broadcasts skip them until they write to it again."""
+    await session.execute(update(User).where(User.id == chat_id, User.unreachable_at.is_(None))
+                          .values(unreachable_at=now))
 
 
 async def release_stuck(session: AsyncSession) -> int:

@@ -6,7 +6,13 @@ Each payload kind (bot/outbox/payloads.py) has an entry in `KINDS`: a function t
 into the Bot API calls that deliver it, in order. The row records how many went (`parts_sent`), so a
 retry repeats none of them, and the id of the message its last part made (`result_message_id`), so a
 reply to a relayed message leads back to its row. A row that fails for good and carries
-"on_failure" queues that notice (the sender of a relay hears that it did not arrive)."""
+"on_failure" queues that notice (the sender of a relay hears that it did not arrive).
+
+One sender at a time: with several bot processes on one database (webhook workers), each runs a
+sender, but only the holder of the lease "outbox" (bot/outbox/lease.py) sends; the others wait to
+take it over if it dies. One process paces Telegram's per-bot limits, keeps each chat's order, and
+claims rows without racing anyone. Who blocked the bot is marked unreachable (broadcasts skip them).
+A broadcast's copy is never held for someone who never opened the bot: it fails (the report says so)."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -31,8 +37,8 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.outbox import queue
-from bot.outbox.payloads import COPY, MESSAGE
+from bot.outbox import lease, queue
+from bot.outbox.payloads import COPY, MEDIA, MESSAGE
 from storage.models import OutboxMessage, utcnow
 from storage.statuses import OutboxStatus
 
@@ -74,6 +80,16 @@ def message_parts(payload: dict[str, Any]) -> list[Part]:
     return [*(partial(_send_attachment, a) for a in payload.get("attachments", [])), partial(_send_text, payload)]
 
 
+def media_parts(payload: dict[str, Any]) -> list[Part]:
+    """A photo, document or video (by file_id) with its caption: one message."""
+    async def send(bot: Bot, chat_id: int) -> Any:
+        method = {"photo": bot.send_photo, "video": bot.send_video}.get(payload["media"], bot.send_document)
+        return await method(chat_id, payload["file_id"], caption=payload.get("caption") or None,
+                            reply_markup=_markup(payload))
+
+    return [send]
+
+
 def copy_parts(payload: dict[str, Any]) -> list[Part]:
     async def copy(bot: Bot, chat_id: int) -> Any:
         return await bot.copy_message(chat_id, payload["from_chat_id"], payload["message_id"], reply_markup=_markup(payload))
@@ -81,7 +97,16 @@ def copy_parts(payload: dict[str, Any]) -> list[Part]:
     return [copy]
 
 
-KINDS: dict[str, Callable[[dict[str, Any]], list[Part]]] = {MESSAGE: message_parts, COPY: copy_parts}
+KINDS: dict[str, Callable[[dict[str, Any]], list[Part]]] = {MESSAGE: message_parts, COPY: copy_parts,
+                                                            MEDIA: media_parts}
+
+
+async def send_payload(bot: Bot, chat_id: int, payload: dict[str, Any]) -> Any:
+    """Send a payload at once, outside the queue (an operator's preview of a broadcast)."""
+    result = None
+    for part in KINDS[payload.get("kind", MESSAGE)](payload):
+        result = await part(bot, chat_id)
+    return result
 
 
 async def _tell_failure(session: AsyncSession, payload: dict[str, Any]) -> None:
@@ -95,49 +120,96 @@ async def _tell_failure(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 
 class OutboxSender:
+    LEASE = "outbox"
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, per_chat_interval: float = 1.0,
-                 per_second: float = 25.0) -> None:
+                 per_second: float = 25.0, shared: bool = False, holder: str | None = None,
+                 clock: Callable[[], datetime] = utcnow, lease_ttl: timedelta = lease.TTL) -> None:
+        """`shared`: other processes may send from the same database, so wait for the lease; alone,
+        the sender takes it at once, even from a predecessor killed while holding it."""
         self.sessionmaker = sessionmaker
         self.per_chat_interval = per_chat_interval
         self.gap = 1.0 / per_second if per_second else 0.0
         self.last_to_chat: dict[int, float] = {}
         self.last_send = 0.0
         self.woken = asyncio.Event()
+        self.shared = shared
+        self.holder = holder or lease.new_holder()
+        self.clock = clock
+        self.lease_ttl = lease_ttl
+        self.holding = False
+        self.tried = False
+        self.renew_at = 0.0  # monotonic: when to renew the lease
+        self.valid_until = 0.0  # monotonic: after this the lease may be someone else's
 
     def wake(self) -> None:
         self.woken.set()
 
-    async def run(self, bot: Bot) -> None:
-        """Forever: deliver what is due, then sleep until woken by a commit or for a second."""
+    async def hold_lease(self) -> bool:
+        """True while this process holds the sender's lease: renews it (every third of its length)
+        or takes it when free. On taking it, the rows a previous holder left in 'sending' go out
+        again (it stopped before recording them: at least once)."""
+        mono = time.monotonic()
+        if self.holding and mono < self.renew_at:
+            return True
+        force, self.tried = not self.shared and not self.tried, True
         async with self.sessionmaker.begin() as session:
-            if released := await queue.release_stuck(session):
+            held = await lease.take(session, self.LEASE, self.holder, self.clock(), ttl=self.lease_ttl, force=force)
+            if held and not self.holding and (released := await queue.release_stuck(session)):
                 log.info("outbox: %d notifications left by a stopped sender go out again", released)
-        while True:
+        if held != self.holding:
+            log.info("outbox: this process %s the sender's lease (%s)", "took" if held else "lost", self.holder)
+        ttl = self.lease_ttl.total_seconds()
+        self.holding, self.renew_at, self.valid_until = held, mono + ttl / 3, mono + ttl * 2 / 3
+        return held
+
+    async def give_up_lease(self) -> None:
+        """A clean stop: the next process need not wait for the lease to expire."""
+        if self.holding:
+            self.holding = False
+            async with self.sessionmaker.begin() as session:
+                await lease.give_up(session, self.LEASE, self.holder)
+
+    async def run(self, bot: Bot) -> None:
+        """Forever: while holding the lease, deliver what is due, then sleep until woken by a commit
+        or for a second. A clean stop frees the lease."""
+        try:
+            while True:
+                try:
+                    if await self.hold_lease():
+                        await self.drain(bot)
+                except Exception:  # a database hiccup must not stop deliveries for good
+                    log.exception("outbox sender failed; retrying")
+                self.woken.clear()
+                try:
+                    await asyncio.wait_for(self.woken.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+        finally:
             try:
-                await self.drain(bot)
-            except Exception:  # a database hiccup must not stop deliveries for good
-                log.exception("outbox sender failed; retrying")
-            self.woken.clear()
-            try:
-                await asyncio.wait_for(self.woken.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
+                await asyncio.shield(self.give_up_lease())
+            except Exception:  # stopping anyway: the lease expires by itself
+                log.warning("outbox: could not free the sender's lease; it expires within %s", self.lease_ttl)
 
     async def drain(self, bot: Bot) -> int:
         """Deliver every notification due now; returns how many were handled."""
         handled = 0
         while True:
+            if not await self.hold_lease():
+                return handled
             async with self.sessionmaker() as session:
                 rows = await queue.due(session, utcnow())
             if not rows:
                 return handled
             for row in rows:
+                if time.monotonic() > self.valid_until and not await self.hold_lease():
+                    return handled  # lost it (hung for longer than the lease): another sends now
                 await self._deliver(bot, row)
                 handled += 1
 
     async def _deliver(self, bot: Bot, row: OutboxMessage) -> None:
         async with self.sessionmaker.begin() as session:
-            if not await queue.claim(session, row.id):
+            if not await queue.claim(session, row.id, lease=(self.LEASE, self.holder, self.clock())):
                 return
         payload = json.loads(row.payload)
         kind = payload.get("kind", MESSAGE)  # rows queued before kinds existed are messages
@@ -157,7 +229,11 @@ class OutboxSender:
             error, retry_after = str(exc), timedelta(seconds=exc.retry_after)
         except (TelegramForbiddenError, TelegramBadRequest) as exc:
             error = str(exc)
-            if never_opened(exc):  # kept until the person opens the bot (see queue.release_held)
+            if isinstance(exc, TelegramForbiddenError) and not never_opened(exc):
+                error = queue.BLOCKED + error  # the person blocked the bot (or left Telegram)
+            if never_opened(exc) and row.broadcast_id is not None:  # a broadcast waits for nobody
+                final = True
+            elif never_opened(exc):  # kept until the person opens the bot (see queue.release_held)
                 log.warning("outbox: notification %s held: chat %s has not opened the bot yet", row.id, row.chat_id)
                 held = True
             else:  # blocked by the person, or a message Telegram refuses: trying again would not help
@@ -176,6 +252,8 @@ class OutboxSender:
                 await queue.hold(session, row.id, error)
             elif final:
                 await queue.failed(session, row.id, error)
+                if error.startswith(queue.BLOCKED):
+                    await queue.mark_unreachable(session, row.chat_id, utcnow())
                 await _tell_failure(session, payload)
             elif await queue.retry(session, row, error, retry_after) is OutboxStatus.failed:
                 await _tell_failure(session, payload)

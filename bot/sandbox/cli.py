@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from .client import SandboxClient, SandboxError, inline_buttons
+from .emulator import FloodLimits
 from .htmltext import render_terminal
 from .http import start_server
 
@@ -58,6 +59,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                          "i.e. data/sandbox/files)")
     ap.add_argument("--reset", action="store_true",
                     help="delete data/sandbox/ (the sandbox's database, conversations and kept files) first")
+    ap.add_argument("--flood", action="store_true",
+                    help="apply Telegram's flood limits (30 messages a second, one a second per chat: "
+                         "429 retry after N over them)")
     ap.add_argument("--real-window", action="store_true",
                     help="keep the campaign's own application window (by default the sandbox extends its end "
                          "to next year so that applications can be tried)")
@@ -502,8 +506,9 @@ class TerminalChat:
 async def _run(args: argparse.Namespace) -> int:
     bot_id = int(args.token.split(":", 1)[0]) if args.token.split(":", 1)[0].isdigit() else 123456
     files = files_dir(args)
+    flood = FloodLimits() if args.flood else None
     runner, base_url, _emulator = await start_server(args.host, args.port, local_mode=args.local,
-                                                     default_bot_id=bot_id, save_dir=files)
+                                                     default_bot_id=bot_id, save_dir=files, flood=flood)
     port = runner.addresses[0][1]
     if args.reset:  # after the port is ours: no other sandbox on it is using the folder
         try:
@@ -512,7 +517,8 @@ async def _run(args: argparse.Namespace) -> int:
             await runner.cleanup()
             raise
     print(f"Sandbox Bot API: {base_url}   control API: {base_url}/control/ (GET it for the list of endpoints)"
-          f"   local mode: {args.local}", flush=True)
+          f"   local mode: {args.local}" + (f"   flood limits: {flood.per_second:g}/s, one per chat every "
+                                             f"{flood.per_chat_interval:g} s" if flood else ""), flush=True)
     print(f"Files the bot sends (the .docx, /mydata's JSON) are kept in {_shown(files)}/<user id>/", flush=True)
     bot = None
     if args.bot_cmd != "":

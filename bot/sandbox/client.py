@@ -187,12 +187,33 @@ class SandboxClient:
     # ----------------------------------------------------------------- emulator control
     async def fault(self, method: str = "*", kind: str = "429", count: int = 1, retry_after: int = 1,
                     hold: float = 60) -> dict:
-        """Make the next `count` calls of `method` fail ("429", "500".."599" or "timeout")."""
+        """Make the next `count` calls of `method` fail ("429", "500".."599", "timeout" or "stall")."""
         return await self._request("POST", "fault", method=method, kind=str(kind), count=count,
                                    retry_after=retry_after, hold=hold)
 
+    async def unstall(self) -> dict:
+        """Release the calls held by "stall" faults (each answered 502) and drop pending stall faults;
+        returns {ok, released}."""
+        return await self._request("POST", "unstall")
+
+    async def flood(self, per_second: float = 30, per_chat_interval: float = 1.0, *, off: bool = False) -> dict:
+        """Turn Telegram's flood limits on (these limits) or off; returns {ok, flood, refused}."""
+        if off:
+            return await self._request("POST", "flood", off=True)
+        return await self._request("POST", "flood", per_second=per_second, per_chat_interval=per_chat_interval)
+
+    async def users(self, first_id: int, count: int) -> int:
+        """Make `count` users from `first_id` on, each having opened the bot's chat; returns how many."""
+        return (await self._request("POST", "users", first_id=first_id, count=count))["count"]
+
+    async def received(self, first_id: int | None = None, count: int | None = None) -> dict[int, int]:
+        """{chat id: messages the bot sent there} for the chats (from `first_id`, `count` of them;
+        default all) that got any."""
+        got = await self._request("GET", "received", first_id=first_id, count=count)
+        return {int(chat_id): n for chat_id, n in got.items()}
+
     async def reset(self, calls: bool = False) -> dict:
-        """Clear pending faults (and the call counters if `calls`)."""
+        """Clear pending faults, release stalled calls (and the call counters if `calls`)."""
         return await self._request("POST", "reset", calls=calls)
 
     async def calls(self) -> dict[str, int]:

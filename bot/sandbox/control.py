@@ -1,5 +1,6 @@
-"""The sandbox's control API: act as any user (send, press, upload, block), make Bot API calls fail,
-and read what the bot sent. bot/sandbox/http.py serves it under /control/ (JSON)."""
+"""The sandbox's control API: act as any user (send, press, upload, block), make Bot API calls fail
+or stall, turn Telegram's flood limits on, make many users at once for a bench, and read what the bot
+sent. bot/sandbox/http.py serves it under /control/ (JSON)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .emulator import (
     ControlError,
     Emulator,
     Fault,
+    FloodLimits,
     Forbidden,
     command_entities,
 )
@@ -35,15 +37,25 @@ CONTROL_ENDPOINTS = (
      "not anonymous; a quiz takes one vote"),
     ("POST", "raw_update", "update", "queue an Update object as it is (e.g. a duplicate)"),
     ("POST", "block", "user_id, [blocked=true]", "the user blocks (or unblocks) the bot"),
-    ("POST", "fault", "[method=*, kind=429|4xx|5xx|timeout, count=1, retry_after=1, hold=60, description]",
-     "make the next calls of a Bot API method fail (with Telegram's words, or the description given)"),
-    ("POST", "reset", "[calls=false]", "clear pending faults (and the call counters)"),
+    ("POST", "fault", "[method=*, kind=429|4xx|5xx|timeout|stall, count=1, retry_after=1, hold=60, description]",
+     "make the next calls of a Bot API method fail (with Telegram's words, or the description given); "
+     "stall: held until unstall, then 502 Bad Gateway with no effect"),
+    ("POST", "unstall", "", "release the calls held by stall faults (answered 502) and drop pending stall faults"),
+    ("POST", "flood", "[per_second=30, per_chat_interval=1] | off=true",
+     "Telegram's flood limits on (messages per second per bot, seconds between messages per chat: "
+     "429 retry after N, no effect) or off"),
+    ("POST", "users", "first_id, count, [bot_id]",
+     "make count users from first_id on, each having opened the bot's chat (no update queued)"),
+    ("POST", "reset", "[calls=false]", "clear pending faults, release stalled calls (and the call counters)"),
     ("GET", "messages", "user_id, [after=0]",
      "events in the user's chat after a seq: message, edit, delete, callback_answer, chat_action "
      "(a file the bot uploaded carries 'saved': where its copy is kept)"),
     ("GET", "wait", "user_id, [after=0, timeout=5]", "like messages, but waits up to timeout s for a new one"),
     ("GET", "calls", "[bot_id]", "how many times the bot called each Bot API method"),
-    ("GET", "state", "", "bots (polling?, pending updates, commands, chats), faults, data and files folders"),
+    ("GET", "received", "[first_id, count, bot_id]",
+     "{chat id: messages the bot sent there} for the chats (from first_id, count of them) that got any"),
+    ("GET", "state", "", "bots (polling?, pending updates, commands, chats), faults, stalled calls, flood "
+     "limits and calls they refused, data and files folders"),
     ("GET", "", "", "this list"),
 )
 
@@ -51,8 +63,9 @@ CONTROL_ENDPOINTS = (
 class Control:
     """One function per endpoint of CONTROL_ENDPOINTS: `await Control(emu).run("send", data)`."""
 
-    POSTS = ("send", "press", "contact", "upload", "answer_poll", "raw_update", "block", "fault", "reset")
-    GETS = ("messages", "wait", "calls", "state", "index")
+    POSTS = ("send", "press", "contact", "upload", "answer_poll", "raw_update", "block", "fault", "unstall",
+             "flood", "users", "reset")
+    GETS = ("messages", "wait", "calls", "received", "state", "index")
 
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
@@ -170,8 +183,8 @@ class Control:
 
     async def fault(self, data: dict) -> dict:
         kind = str(data.get("kind", "429"))
-        if kind != "timeout" and not (kind.isdigit() and 400 <= int(kind) <= 599):
-            raise ControlError("kind must be 429, another 4xx or 5xx, or timeout")
+        if kind not in ("timeout", "stall") and not (kind.isdigit() and 400 <= int(kind) <= 599):
+            raise ControlError("kind must be 429, another 4xx or 5xx, timeout or stall")
         description = data.get("description")
         f = Fault(str(data.get("method", "*")).lower(), kind, int(data.get("count", 1)),
                   int(data.get("retry_after", 1)), float(data.get("hold", 60)),
@@ -179,8 +192,40 @@ class Control:
         self.emu.faults.append(f)
         return {"ok": True, "faults": len(self.emu.faults)}
 
+    async def unstall(self, data: dict) -> dict:
+        return {"ok": True, "released": self.emu.unstall()}
+
+    async def flood(self, data: dict) -> dict:
+        if data.get("off") in (True, "true", "1", 1):
+            self.emu.set_flood(None)
+        else:
+            limits = FloodLimits(float(data.get("per_second", 30)), float(data.get("per_chat_interval", 1.0)))
+            if limits.per_second < 1 or limits.per_chat_interval < 0:
+                raise ControlError("per_second must be at least 1 and per_chat_interval not negative")
+            self.emu.set_flood(limits)
+        return {"ok": True, "flood": self.flood_state(), "refused": self.emu.flood_refused}
+
+    def flood_state(self) -> dict | None:
+        return None if self.emu.flood is None else dict(self.emu.flood.__dict__)
+
+    async def users(self, data: dict) -> dict:
+        bot = self.emu.resolve_bot(data.get("bot_id"))
+        count = int(data["count"])
+        if not 0 <= count <= 1_000_000:
+            raise ControlError("count must be from 0 to 1000000")
+        return {"ok": True, "count": self.emu.add_users(bot, int(data["first_id"]), count)}
+
+    async def received(self, data: dict) -> dict:
+        bot = self.emu.resolve_bot(data.get("bot_id"))
+        chats = None
+        if data.get("first_id") not in (None, ""):
+            first = int(data["first_id"])
+            chats = range(first, first + int(data.get("count", 1)))
+        return {str(chat_id): n for chat_id, n in self.emu.received(bot, chats).items()}
+
     async def reset(self, data: dict) -> dict:
         self.emu.faults.clear()
+        self.emu.unstall()
         if data.get("calls"):
             self.emu.calls.clear()
             for bot in self.emu.bots.values():
@@ -218,4 +263,7 @@ class Control:
                 for b in self.emu.bots.values()
             ],
             "faults": [f.__dict__ for f in self.emu.faults],
+            "stalled": self.emu.stalled,
+            "flood": self.flood_state(),
+            "flood_refused": self.emu.flood_refused,
         }

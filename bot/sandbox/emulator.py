@@ -4,6 +4,11 @@ One model of Telegram's rules, driven two ways: over HTTP by `kepubot sandbox` a
 (bot/sandbox/http.py), and in process by the tests (tests/harness.py). The Bot API methods are in
 bot/sandbox/methods.py (`Emulator.api_call` runs one), the control API in bot/sandbox/control.py.
 
+`Emulator.api_call` is where a request meets what is not the method's own rule: faults a test asked
+for (an error, a timeout, a "stall" held until `unstall()`), then Telegram's flood limits when they
+are on (`FloodLimits`: so many messages a second per bot, one per interval per chat; over them a
+429 with retry_after, the call taking no effect).
+
 Importing this module does not import aiogram.
 """
 
@@ -15,13 +20,14 @@ import contextlib
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
 import shutil
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,11 @@ NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
 )
+# The methods that make a message: Telegram's flood limits count these (not edits, not answers).
+FLOOD_METHODS = frozenset(m.lower() for m in (
+    "sendMessage", "sendPhoto", "sendDocument", "sendVideo", "sendAudio", "sendVoice", "sendAnimation",
+    "sendSticker", "sendMediaGroup", "sendPoll", "sendLocation", "sendContact", "copyMessage", "forwardMessage",
+))
 # Default update types when allowed_updates is empty or was never set (Telegram's rule).
 NOT_DEFAULT_UPDATES = {"chat_member", "message_reaction", "message_reaction_count"}
 INLINE_ACTIONS = (
@@ -116,10 +127,12 @@ class StoredFile:
 @dataclass
 class Fault:
     """The next `count` calls of `method` fail: "429", a status code ("500", "502", "403", ...)
-    answered with `description` (or Telegram's usual words), or "timeout" (no answer for `hold` s)."""
+    answered with `description` (or Telegram's usual words), "timeout" (no answer for `hold` s), or
+    "stall": held until `Emulator.unstall()`, then answered 502 Bad Gateway without taking effect
+    (a request that never reached Telegram, while its sender may be killed)."""
 
     method: str  # lower-case method name or "*"
-    kind: str  # "429" | "400".."599" | "timeout"
+    kind: str  # "429" | "400".."599" | "timeout" | "stall"
     count: int
     retry_after: int = 1
     hold: float = 60.0
@@ -128,11 +141,22 @@ class Fault:
     def error(self) -> ApiError:
         if self.kind == "timeout":
             return ApiError(500, "Internal Server Error: timeout")
+        if self.kind == "stall":
+            return ApiError(502, self.description or "Bad Gateway")
         code = int(self.kind) if self.kind.isdigit() else 500
         if code == 429:
             return ApiError(429, self.description or f"Too Many Requests: retry after {self.retry_after}",
                             {"retry_after": self.retry_after})
         return ApiError(code, self.description or ("Internal Server Error" if code == 500 else f"Error {code}"))
+
+
+@dataclass
+class FloodLimits:
+    """Telegram's flood limits: per bot at most `per_second` messages in any sliding second, per chat
+    one message per `per_chat_interval` seconds (Telegram: about 30 and 1)."""
+
+    per_second: float = 30
+    per_chat_interval: float = 1.0
 
 
 @dataclass
@@ -168,6 +192,8 @@ class BotState:
     settings: dict[str, Any] = field(default_factory=dict)
     calls: Counter = field(default_factory=Counter)
     pulse: _Pulse = field(default_factory=_Pulse)
+    sent_times: deque = field(default_factory=deque)  # flood limits: when recent messages were made
+    chat_sent: dict[Any, float] = field(default_factory=dict)  # flood limits: chat -> its last message's time
 
 
 class Params:
@@ -250,6 +276,7 @@ class Emulator:
         default_bot_id: int = 123456,
         save_dir: str | os.PathLike | None = None,
         adopt_unknown: bool = False,
+        flood: FloodLimits | None = None,
     ) -> None:
         self.local_mode = local_mode
         # tests: a chat id never seen, and a chat, message or button press in an update a test wrote
@@ -271,6 +298,11 @@ class Emulator:
         self._by_unique: dict[tuple[int, str], StoredFile] = {}
         self._file_counter = 0
         self.faults: list[Fault] = []
+        self._release = asyncio.Event()  # set by unstall(): the calls held by a "stall" fault go on
+        self.stalled = 0  # calls held now
+        self.flood: FloodLimits | None = None
+        self.flood_refused = 0  # calls refused with 429 by the flood limits
+        self.set_flood(flood)
         self.calls: Counter = Counter()
         self.seq = 0
         self._http: ClientSession | None = None
@@ -356,6 +388,26 @@ class Emulator:
         if user.get("username"):
             chat.chat["username"] = user["username"]
         return chat
+
+    def add_users(self, bot: BotState, first_id: int, count: int) -> int:
+        """`count` people from `first_id` on, each having opened the bot's chat (so the bot may write
+        to them) without writing anything: no update is queued. Returns how many."""
+        for user_id in range(first_id, first_id + count):
+            self.chat_of(bot, self.user(user_id))
+        return max(count, 0)
+
+    @staticmethod
+    def received(bot: BotState, chat_ids: range | None = None) -> dict[int, int]:
+        """How many messages the bot made in each chat (of `chat_ids`, default all) that got any:
+        its "message" events, so a message deleted since still counts."""
+        counts = {}
+        for chat_id, chat in bot.chats.items():
+            if chat_ids is not None and chat_id not in chat_ids:
+                continue
+            n = sum(1 for e in chat.events if e["kind"] == "message")
+            if n:
+                counts[chat_id] = n
+        return counts
 
     def target_chat(self, bot: BotState, p: Params, name: str = "chat_id") -> ChatState:
         raw = p.values.get(name)
@@ -853,16 +905,25 @@ class Emulator:
 
     # ----------------------------------------------------------------- method dispatch
     async def api_call(self, bot: BotState, method: str, p: Params) -> Any:
-        """One Bot API request as the bot makes it (counted, faults applied): its result, or ApiError
-        with Telegram's status code, description and parameters."""
+        """One Bot API request as the bot makes it (counted, faults and flood limits applied): its
+        result, or ApiError with Telegram's status code, description and parameters."""
         self.calls[method] += 1
         bot.calls[method] += 1
         fault = self.take_fault(method)
         if fault is not None:
             if fault.kind == "timeout":
                 await asyncio.sleep(fault.hold)
+            elif fault.kind == "stall":
+                await self._held()
             raise fault.error()
-        return await self.call(bot, method, p)
+        if self.flood is None or method.lower() not in FLOOD_METHODS:
+            return await self.call(bot, method, p)
+        slot = self._flood_slot(bot, p)
+        try:
+            return await self.call(bot, method, p)
+        except BaseException:
+            self._flood_release(bot, *slot)  # a call that failed made no message: it does not count
+            raise
 
     async def call(self, bot: BotState, method: str, p: Params) -> Any:
         from .methods import METHODS
@@ -871,6 +932,66 @@ class Emulator:
         if handler is None:
             raise ApiError(404, "Not Found")
         return await handler(self, bot, p)
+
+    # ----------------------------------------------------------------- stalls
+    async def _held(self) -> None:
+        """Wait for the next unstall() (or reset)."""
+        release = self._release
+        self.stalled += 1
+        try:
+            await release.wait()
+        finally:
+            self.stalled -= 1
+
+    def unstall(self) -> int:
+        """Release every call held by a "stall" fault (each is then answered 502) and drop the stall
+        faults still pending. Returns how many calls were held."""
+        held = self.stalled
+        self.faults[:] = [f for f in self.faults if f.kind != "stall"]
+        self._release.set()
+        self._release = asyncio.Event()
+        return held
+
+    # ----------------------------------------------------------------- flood limits
+    def set_flood(self, limits: FloodLimits | None) -> None:
+        """Turn Telegram's flood limits on (with these limits) or off (None); the count starts afresh."""
+        if limits is not None and limits.per_second < 1:
+            raise ValueError("per_second must be at least 1")
+        self.flood = limits
+        for bot in self.bots.values():
+            bot.sent_times.clear()
+            bot.chat_sent.clear()
+
+    def _flood_slot(self, bot: BotState, p: Params) -> tuple[Any, float, float | None]:
+        """Take the call's place under the flood limits, or raise Telegram's 429 (the call refused,
+        not counted). Returns what _flood_release needs to give the place back."""
+        limits, now = self.flood, time.monotonic()
+        while bot.sent_times and bot.sent_times[0] <= now - 1:
+            bot.sent_times.popleft()
+        wait, cap = 0.0, int(limits.per_second)
+        if len(bot.sent_times) >= cap:  # allowed when the oldest that keeps it at the cap leaves the window
+            wait = bot.sent_times[-cap] + 1 - now
+        chat = _chat_key(p.values.get("chat_id"))
+        last = bot.chat_sent.get(chat)
+        if last is not None:
+            wait = max(wait, last + limits.per_chat_interval - now)
+        if wait > 0:
+            self.flood_refused += 1
+            retry = max(1, math.ceil(wait))
+            raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
+        bot.sent_times.append(now)
+        bot.chat_sent[chat] = now
+        return chat, now, last
+
+    @staticmethod
+    def _flood_release(bot: BotState, chat: Any, at: float, before: float | None) -> None:
+        with contextlib.suppress(ValueError):
+            bot.sent_times.remove(at)
+        if bot.chat_sent.get(chat) == at:
+            if before is None:
+                del bot.chat_sent[chat]
+            else:
+                bot.chat_sent[chat] = before
 
     def take_fault(self, method: str) -> Fault | None:
         name = method.lower()
@@ -881,6 +1002,14 @@ class Emulator:
                     self.faults.remove(fault)
                 return fault
         return None
+
+
+def _chat_key(raw: Any) -> Any:
+    """A chat as the flood limits count it: its id, or its @username in lower case."""
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return str(raw).lower()
 
 
 def _sha256(path: Path) -> bytes:

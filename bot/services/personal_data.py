@@ -82,6 +82,7 @@ KEPT_COLUMNS = {
                            "leaves sends their creators back to the queue)",
     "tutorships.assigned_by": "the operator who assigned a tutor: the operator's action on someone else's record",
     "resource_requests.assignee_id": "who handles someone else's resource request: part of that request",
+    "broadcasts.author_id": "the operator who sent a broadcast: the operator's action, part of the broadcast's record",
     "audit.actor_id": "who changed a status: the record keeps ids and statuses; the reasons of the person's rows "
                       "(staff's words may quote them) are erased",
 }

@@ -62,6 +62,7 @@ class Action(StrEnum):
     assign_tutor = "assign_tutor"  # /assign_tutor, the tutoring queue, ending anyone's tutoring
     handle_resource = "handle_resource"  # answer / close a resource request (object: staff any, a tutor theirs)
     list_resources = "list_resources"  # the operators' list of resource requests, assigning them
+    broadcast = "broadcast"  # write to a segment of people, see and stop broadcasts
 
 
 STAFF = frozenset({Role.admin})
@@ -103,6 +104,7 @@ RULES: dict[Action, frozenset[Role]] = {
     Action.assign_tutor: STAFF,
     Action.handle_resource: STAFF | TUTORS,
     Action.list_resources: STAFF,
+    Action.broadcast: STAFF,
 }
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     AuditEntry,
+    Broadcast,
     Inquiry,
     LessonProgress,
     Registration,
@@ -26,6 +27,7 @@ from storage.models import (
 )
 from storage.statuses import (
     AssignmentStatus,
+    BroadcastStatus,
     FileStatus,
     InquiryStatus,
     LessonStatus,
@@ -114,6 +116,14 @@ RESOURCE: dict[StrEnum | None, frozenset[StrEnum]] = {
     Res.closed: frozenset(),
 }
 
+# an operator's broadcast: sending until every copy is delivered or given up, or stopped by an operator
+BROADCAST: dict[StrEnum | None, frozenset[StrEnum]] = {
+    None: frozenset({BroadcastStatus.sending}),
+    BroadcastStatus.sending: frozenset({BroadcastStatus.done, BroadcastStatus.cancelled}),
+    BroadcastStatus.done: frozenset(),
+    BroadcastStatus.cancelled: frozenset(),
+}
+
 _JUDGED = frozenset({File.passed, File.warnings, File.failed})
 FILE: dict[StrEnum | None, frozenset[StrEnum]] = {
     # uploaded: checked in the background, or too big (staff check it); a copy keeps its verdict
@@ -144,6 +154,7 @@ TABLES: dict[type, tuple[str, str, dict[StrEnum | None, frozenset[StrEnum]]]] = 
     LessonProgress: ("lesson_progress", "status", LESSON),
     Tutorship: ("tutorships", "status", TUTORSHIP),
     ResourceRequest: ("resource_requests", "status", RESOURCE),
+    Broadcast: ("broadcasts", "status", BROADCAST),
 }
 
 

@@ -77,6 +77,8 @@ async def upsert_user(
         user.first_name, user.last_name, user.username, user.language_code = fresh
     if now - user.last_seen_at > SEEN_REFRESH:
         user.last_seen_at = now
+    if user.unreachable_at is not None:  # wrote again: no longer blocking the bot
+        user.unreachable_at = None
     return user
 
 
