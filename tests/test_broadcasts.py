@@ -340,3 +340,38 @@ async def test_a_clean_stop_frees_the_lease_and_a_lone_process_takes_it_at_start
     assert await alone.hold_lease()
     async with app.sessionmaker() as session:
         assert await lease.holder_of(session, OutboxSender.LEASE, utcnow()) == "restarted"
+
+
+async def test_two_jobs_finishing_one_broadcast_at_once_send_one_report(app, chat, people):
+    admin = people[ADMIN_ID]
+    await compose(admin, "评审专家", "下周一评审培训")
+    await admin.press("确认发送")
+    await fan_out(app.sessionmaker, NOW, texts=app.texts, admin_ids=(ADMIN_ID,))
+    await app.dispatcher["outbox"].drain(chat.bot)
+    await fan_out(app.sessionmaker, NOW, texts=app.texts, admin_ids=(ADMIN_ID,))  # the last (empty) batch
+    await asyncio.gather(*(fan_out(app.sessionmaker, NOW, texts=app.texts, admin_ids=(ADMIN_ID,)) for _ in range(2)))
+    await app.dispatcher["outbox"].drain(chat.bot)
+    assert len([m for m in chat.tg.sent[ADMIN_ID] if "已发送完毕" in m.text]) == 1
+    row = await the_broadcast(app)
+    async with app.sessionmaker() as session:
+        audit = (await session.execute(select(AuditEntry.to_status).where(AuditEntry.entity == "broadcasts",
+                                                                          AuditEntry.entity_id == row.id))).all()
+    assert [a[0] for a in audit] == ["sending", "done"]
+
+
+async def test_each_part_of_a_message_keeps_telegram_s_limit_per_chat(app, chat, people):
+    """A notification with a file then its text is two messages to one chat: one a second, no 429."""
+    from aiogram.types import BufferedInputFile
+
+    from bot.outbox import notify
+    from bot.sandbox.emulator import FloodLimits
+
+    someone = 600_000_001  # opened the bot, nothing sent to them yet
+    chat.emu.add_users(chat.tg.state, someone, 1)
+    chat.emu.set_flood(FloodLimits(per_second=30, per_chat_interval=1.0))
+    app.dispatcher["outbox"].per_chat_interval = 1.0  # (the conversation tests' sender does not pace)
+    async with app.sessionmaker.begin() as session:
+        await notify(session, [someone], "申报表已生成", attachments=[("document", BufferedInputFile(b"pdf", "表.txt"))])
+    await app.dispatcher["outbox"].drain(chat.bot)
+    assert chat.emu.flood_refused == 0
+    assert [m.method for m in chat.tg.sent[someone]] == ["sendDocument", "sendMessage"]

@@ -92,7 +92,8 @@ async def progress(session: AsyncSession, message_id: int, parts_sent: int) -> N
 async def sent(session: AsyncSession, message_id: int, result_message_id: int | None = None) -> None:
     """Delivered; `result_message_id`: the message Telegram made of the row's last part."""
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                          .values(status=OutboxStatus.sent, sent_at=utcnow(), result_message_id=result_message_id))
+                          .values(status=OutboxStatus.sent, sent_at=utcnow(), result_message_id=result_message_id,
+                                  last_error=None))
 
 
 async def by_result(session: AsyncSession, chat_id: int, result_message_id: int) -> OutboxMessage | None:

@@ -163,6 +163,17 @@ class OutboxSender:
         self.holding, self.renew_at, self.valid_until = held, mono + ttl / 3, mono + ttl * 2 / 3
         return held
 
+    async def _keep_lease(self) -> None:
+        """Renew the lease on time while this process lives, even while one send hangs (a slow
+        answer, retries): only a dead or frozen process loses it, so no row is sent by two."""
+        while True:
+            await asyncio.sleep(self.lease_ttl.total_seconds() / 6)
+            if self.holding:
+                try:
+                    await self.hold_lease()
+                except Exception:  # the database is away: the sending loop meets the same and retries
+                    log.warning("outbox: could not renew the sender's lease", exc_info=True)
+
     async def give_up_lease(self) -> None:
         """A clean stop: the next process need not wait for the lease to expire."""
         if self.holding:
@@ -173,6 +184,7 @@ class OutboxSender:
     async def run(self, bot: Bot) -> None:
         """Forever: while holding the lease, deliver what is due, then sleep until woken by a commit
         or for a second. A clean stop frees the lease."""
+        keeper = asyncio.create_task(self._keep_lease(), name="outbox-lease")
         try:
             while True:
                 try:
@@ -186,6 +198,7 @@ class OutboxSender:
                 except TimeoutError:
                     pass
         finally:
+            keeper.cancel()
             try:
                 await asyncio.shield(self.give_up_lease())
             except Exception:  # stopping anyway: the lease expires by itself
@@ -220,9 +233,12 @@ class OutboxSender:
             if kind not in KINDS:
                 raise ValueError(f"unknown outbox payload kind {kind!r}")
             parts = KINDS[kind](payload)
-            await self._pace(row.chat_id)
             while done < len(parts):
-                result = await parts[done](bot, row.chat_id)
+                await self._pace(row.chat_id)  # each part is a message: the limits count each
+                try:
+                    result = await parts[done](bot, row.chat_id)
+                finally:  # a chat's second is counted from the answer: the request reached Telegram by then
+                    self.last_to_chat[row.chat_id] = time.monotonic()
                 result_id = getattr(result, "message_id", None)
                 done += 1
         except TelegramRetryAfter as exc:
@@ -259,8 +275,14 @@ class OutboxSender:
                 await _tell_failure(session, payload)
 
     async def _pace(self, chat_id: int) -> None:
+        """Wait for the next send's turn: `gap` after the previous one overall (counted from when
+        that one was due, so oversleeping does not slow the rate down), and `per_chat_interval`
+        after the answer to the previous one to this chat."""
         now = time.monotonic()
-        wait = max(self.last_send + self.gap - now, self.last_to_chat.get(chat_id, -1e9) + self.per_chat_interval - now)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self.last_send = self.last_to_chat[chat_id] = time.monotonic()
+        turn = max(now, self.last_send + self.gap, self.last_to_chat.get(chat_id, -1e9) + self.per_chat_interval)
+        if turn > now:
+            await asyncio.sleep(turn - now)
+        self.last_send = turn
+        if len(self.last_to_chat) > 10_000:  # a broadcast's chats: only the recent ones still matter
+            gone = turn - self.per_chat_interval
+            self.last_to_chat = {c: t for c, t in self.last_to_chat.items() if t > gone}

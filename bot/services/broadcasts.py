@@ -234,8 +234,21 @@ async def finish(session: AsyncSession, row: Broadcast, now: datetime) -> bool:
     """Done once every copy is queued and none waits: True when it became done now."""
     if row.status != Status.sending or not row.fanned_out or await waiting(session, row.id):
         return False
-    row.finished_at = now
+    if not await _close(session, row, now):  # another process finished it, or an operator stopped it
+        return False
     await transition(session, row, Status.done, actor_id=None, now=now)
+    return True
+
+
+async def _close(session: AsyncSession, row: Broadcast, now: datetime) -> bool:
+    """Mark the broadcast over, once: of two processes (or a job and an operator's 停止) at the
+    same moment, one conditional UPDATE wins; the other gets False and changes nothing."""
+    result = await session.execute(update(Broadcast).where(Broadcast.id == row.id, Broadcast.finished_at.is_(None))
+                                   .values(finished_at=now, fanned_out=True)
+                                   .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    row.finished_at, row.fanned_out = now, True
     return True
 
 
@@ -250,12 +263,12 @@ async def cancel(session: AsyncSession, broadcast_id: int, actor_id: int, now: d
     row = await session.get(Broadcast, broadcast_id, with_for_update=True)
     if row is None:
         return Outcome.not_found, None
-    if row.status != Status.sending:
+    if row.status != Status.sending or not await _close(session, row, now):
+        await session.refresh(row)
         return Outcome.already_over, row
     await session.execute(update(OutboxMessage).where(OutboxMessage.broadcast_id == row.id,
                                                       OutboxMessage.status.in_((OutboxStatus.pending, OutboxStatus.held)))
                           .values(status=OutboxStatus.failed, last_error=CANCELLED))
-    row.fanned_out, row.finished_at = True, now
     await transition(session, row, Status.cancelled, actor_id=actor_id, now=now)
     return Outcome.cancelled, row
 
