@@ -226,3 +226,35 @@ async def test_commands_are_installed_per_role(app):
     assert "invite" not in calls[str({"type": "all_private_chats"})]
     assert "invite" in calls[str({"type": "chat", "chat_id": ADMIN_ID})]
     assert "ask" in calls[str({"type": "chat", "chat_id": 3001})]
+
+
+async def test_an_update_reads_its_conversation_on_the_connection_that_commits_it(chat, app):
+    """One connection per update: the FSM state is read in the unit of work's session, not on a
+    connection checked out for it before (issue 13), and a button press writes nothing but its mark."""
+    from sqlalchemy import event
+
+    alice = chat.user(1001, "Alice")
+    await alice.send("/start")
+    seen: list[str] = []
+
+    def checkout(*args):
+        seen.append("checkout")
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement.lower())
+
+    event.listen(app.engine.sync_engine.pool, "checkout", checkout)
+    event.listen(app.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await alice.press("申报类别与要求")
+    finally:
+        event.remove(app.engine.sync_engine, "before_cursor_execute", record)
+        event.remove(app.engine.sync_engine.pool, "checkout", checkout)
+    assert "申报类别" in alice.last_text
+    fsm = next(i for i, s in enumerate(seen) if "from fsm_states" in s)
+    mark = next(i for i, s in enumerate(seen) if "insert into processed_updates" in s)
+    opened = max(i for i, s in enumerate(seen[:fsm]) if s == "checkout")
+    assert "checkout" not in seen[opened + 1:mark], seen  # one connection from the state's read to the commit
+    assert "from users" in " ".join(seen[opened + 1:fsm])  # the person is loaded in that session first
+    assert not [s for s in seen if s.startswith(("update", "delete")) or
+                (s.startswith("insert") and "processed_updates" not in s)]
