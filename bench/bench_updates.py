@@ -5,7 +5,9 @@
 (a) the real bot (`python -m bot run`): each user sends /start, then presses the first callback button
     of the reply (menu navigation); (b) bench/echo_bot.py: each user sends two texts per round.
 Both run as child processes against one in-process emulator, each with its own SQLite file in a
-temp dir. An update counts as done when the bot's answer to it is seen on the control side.
+temp dir. An update counts as done when the bot's answer to it is seen on the control side. Also
+printed: each process's start to its first getUpdates (the real bot migrates its database, loads
+the campaign and the lessons, checks the operators and installs its commands first).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Result:
     updates: int = 0
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    startup: float = 0.0  # the process's start to its first getUpdates
     notes: set[str] = field(default_factory=set)
 
     @property
@@ -114,6 +117,7 @@ async def run_one(name: str, cmd: list[str], token: str, base_url: str, workdir:
                DATABASE_URL=f"sqlite+aiosqlite:///{workdir / (slug + '.sqlite3')}", DATA_DIR=str(workdir / slug))
     for key in ("BOT_API_LOCAL", "WEBHOOK_URL"):
         env.pop(key, None)
+    spawned = time.monotonic()
     with open(log_path, "wb") as log:  # noqa: ASYNC230 - handed to the child once
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=log, stderr=log)
@@ -123,7 +127,8 @@ async def run_one(name: str, cmd: list[str], token: str, base_url: str, workdir:
         while not (await client.calls()).get("getUpdates"):
             if proc.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError("did not start polling")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.02)
+        res.startup = time.monotonic() - spawned
         warm = 9_000_000 + bot_id % 1000
         sent = await client.send(warm, "/start")
         await wait_answer(client, warm, sent["seq"], args.start_timeout)
@@ -157,7 +162,8 @@ def report(res: Result) -> None:
     lat = sorted(res.latencies)
     p95 = lat[int(len(lat) * 0.95) - 1] if lat else 0
     print(f"{res.name:>9}: {res.updates} updates in {res.elapsed:.2f} s = {res.rate:7.1f} updates/s   "
-          f"latency median {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+          f"latency median {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; "
+          f"start to first poll {res.startup:.2f} s")
     for note in sorted(res.notes):
         print(f"           note: {note}")
 
@@ -200,7 +206,8 @@ async def main(argv: list[str]) -> int:
     real, echo = results.get("real"), results.get("echo")
     if real and echo and real.ok and echo.ok:
         print(f"ratio real/echo: {real.rate / echo.rate:.2f} (the real bot runs at {real.rate / echo.rate:.0%} "
-              f"of a bare aiogram bot's rate)")
+              f"of a bare aiogram bot's rate); median latency {statistics.median(real.latencies) / statistics.median(echo.latencies):.1f}x; "
+              f"start to first poll {real.startup / echo.startup:.1f}x")
     return 0 if all(r.ok for r in results.values()) else 1
 
 

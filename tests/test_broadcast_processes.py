@@ -27,6 +27,7 @@ from storage.db import make_engine, make_sessionmaker
 from storage.models import Broadcast, Lease, OutboxMessage, User, utcnow
 from storage.statuses import BroadcastStatus, OutboxStatus
 from tests.conftest import ADMIN_ID
+from tests.test_e2e import stop_bot as stop
 
 TOKEN = "123456:SANDBOX"
 FIRST = 700_000_000
@@ -54,14 +55,6 @@ async def spawn(command: str, base_url: str, db_url: str, log: Path, **extra_env
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", command, env=env, stdout=fh, stderr=fh)
 
 
-async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> None:
-    if proc.returncode is None:
-        proc.send_signal(sig)
-        try:
-            await asyncio.wait_for(proc.wait(), 15)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
 
 
 async def prepare(client: SandboxClient, db_url: str) -> int:

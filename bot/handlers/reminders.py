@@ -13,8 +13,8 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import BrandingCB, Pressed
-from bot.jobs.reminders import Confirmed, confirm_branding
 from bot.render import Texts
+from bot.services.reminders import Confirmed, confirm_branding
 
 
 async def branding_shown(callback: CallbackQuery, callback_data: BrandingCB, texts: Texts, session: AsyncSession,

@@ -25,11 +25,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from enum import StrEnum
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import notices
@@ -37,7 +35,7 @@ from bot.callbacks import BrandingCB
 from bot.campaign import Campaign
 from bot.render import Texts
 from bot.services import resources, staff, tutoring
-from bot.services.reminders import Kind, Reminder, in_quiet_hours, send_once
+from bot.services.reminders import Kind, Reminder, confirmed_key, in_quiet_hours, send_once
 from storage.models import Registration, ReminderSent, ReviewAssignment, ReviewRound, Submission
 from storage.statuses import AssignmentStatus, RegistrationStatus, RoundStatus, SubmissionStatus, Verdict
 
@@ -177,10 +175,6 @@ def branding_markup(texts: Texts, submission_id: int) -> InlineKeyboardMarkup:
         text=texts.label("reminders.branding_shown"), callback_data=BrandingCB(sub=submission_id).pack())]])
 
 
-def confirmed_key(submission_id: int) -> str:
-    return f"branding_confirmed:{submission_id}"
-
-
 async def branding(session: AsyncSession, campaign: Campaign, texts: Texts, now: datetime) -> list[Reminder]:
     accepted_at = (select(ReviewRound.submission_id, func.max(ReviewRound.decided_at).label("at"))
                    .where(ReviewRound.decision == Verdict.accept).group_by(ReviewRound.submission_id).subquery())
@@ -272,26 +266,3 @@ async def scan(sessionmaker: async_sessionmaker[AsyncSession], now: datetime, *,
 
 
 # ---------------------------------------------------------------- 已标注
-
-
-class Confirmed(StrEnum):
-    confirmed = "confirmed"
-    already = "already"
-    unknown = "unknown"  # not theirs, not accepted, not there
-
-
-async def confirm_branding(session: AsyncSession, user_id: int, submission_id: int, *, now: datetime) -> Confirmed:
-    """The creator confirms the label is shown on their accepted work: no more branding reminders."""
-    sub = await session.get(Submission, submission_id)
-    if sub is None or sub.user_id != user_id or sub.status != SubmissionStatus.accepted:
-        return Confirmed.unknown
-    key = confirmed_key(submission_id)
-    if await session.get(ReminderSent, key) is not None:
-        return Confirmed.already
-    try:
-        async with session.begin_nested():
-            session.add(ReminderSent(key=key, user_id=user_id, kind=Kind.branding.value, sent_at=now))
-            await session.flush()
-    except IntegrityError:  # pressed twice at once
-        return Confirmed.already
-    return Confirmed.confirmed

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.campaign import Campaign
 from bot.outbox import queue
 from bot.outbox.payloads import MESSAGE
-from storage.models import ReminderPref, ReminderSent
+from storage.models import ReminderPref, ReminderSent, Submission
+from storage.statuses import SubmissionStatus
 
 __all__ = ["ALWAYS_ON", "Kind", "Reminder", "enabled", "in_quiet_hours", "quiet_until", "send_once", "set_enabled",
            "settings_of"]
@@ -136,3 +137,34 @@ async def send_once(session: AsyncSession, campaign: Campaign, reminder: Reminde
                "reply_markup": reminder.markup.model_dump(mode="json", exclude_none=True) if reminder.markup else None}
     await queue.enqueue_many(session, [(reminder.user_id, payload)], about=reminder.user_id, hold_until=hold, now=now)
     return True
+
+
+# ---------------------------------------------------------------- 已标注: the branding label confirmed
+
+
+def confirmed_key(submission_id: int) -> str:
+    """The reminders_sent key that records a creator's 已标注 (no more branding reminders for the work)."""
+    return f"branding_confirmed:{submission_id}"
+
+
+class Confirmed(StrEnum):
+    confirmed = "confirmed"
+    already = "already"
+    unknown = "unknown"  # not theirs, not accepted, not there
+
+
+async def confirm_branding(session: AsyncSession, user_id: int, submission_id: int, *, now: datetime) -> Confirmed:
+    """The creator confirms the label is shown on their accepted work: no more branding reminders."""
+    sub = await session.get(Submission, submission_id)
+    if sub is None or sub.user_id != user_id or sub.status != SubmissionStatus.accepted:
+        return Confirmed.unknown
+    key = confirmed_key(submission_id)
+    if await session.get(ReminderSent, key) is not None:
+        return Confirmed.already
+    try:
+        async with session.begin_nested():
+            session.add(ReminderSent(key=key, user_id=user_id, kind=Kind.branding.value, sent_at=now))
+            await session.flush()
+    except IntegrityError:  # pressed twice at once
+        return Confirmed.already
+    return Confirmed.confirmed
