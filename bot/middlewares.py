@@ -75,10 +75,10 @@ class UnitOfWork(BaseMiddleware):
                         last_name=tg_user.last_name, username=tg_user.username, language_code=tg_user.language_code)
                 data["session"] = session
                 result = await handler(event, data)
-                users.mark_update(session, update_id)
                 queued = session.info.pop("outbox", False)
 
                 async def commit() -> None:
+                    await users.mark_update(session, update_id)
                     if outcome is not None:  # done in the same transaction as the update's own changes
                         await inbox.done(session, update_id)
                     await session.commit()

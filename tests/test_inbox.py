@@ -179,3 +179,53 @@ async def test_a_person_who_blocked_the_bot_meanwhile_is_no_failure(app, chat: C
     async with app.sessionmaker() as session:
         assert (await session.execute(select(func.count()).select_from(InboxUpdate)
                                       .where(InboxUpdate.status == "dead"))).scalar() == 0
+
+
+async def test_a_started_inbox_holds_a_retry_in_line_without_a_query_per_update(app, chat: Conversation, monkeypatch):
+    """Alone on its inbox (SQLite, one process) a started inbox holds what waits in memory (issue 13):
+    a transient failure waits out its back-off first in its person's line, the person's next update
+    waits behind it, others go on; nothing is handled twice and no due-query runs per update."""
+    from sqlalchemy import event
+
+    from bot.services import users
+
+    intake: Inbox = app.dispatcher["inbox"]
+    if intake.shared:
+        return  # the shared inbox (kepubot worker) claims rows with a query: tested above
+    real = users.load_person
+    calls = {"n": 0}
+
+    async def flaky(session, user_id, *args, **kwargs):
+        if user_id == 1001:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OperationalError("SELECT users", {}, Exception("database is locked"))
+        return await real(session, user_id, *args, **kwargs)
+
+    monkeypatch.setattr(users, "load_person", flaky)
+    await intake.start(chat.bot)
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement.lower())
+
+    event.listen(app.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        await intake.receive([text_update(950, 1001, "/rules"), text_update(951, 1001, "/help"),
+                              text_update(952, 1002, "/start")])
+        for _ in range(120):
+            if set((await statuses(app)).values()) == {"done"}:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        event.remove(app.engine.sync_engine, "before_cursor_execute", record)
+        await intake.stop()
+    assert await statuses(app) == {950: "done", 951: "done", 952: "done"}
+    assert calls["n"] == 3  # 950 twice (the failure, the retry), 951 once
+    alice = [m.text for m in chat.tg.sent[1001]]
+    assert len(alice) == 2 and "/help" not in alice[0] and not any("出了点问题" in t for t in alice)
+    assert len(chat.tg.sent[1002]) == 1
+    assert not [s for s in seen if "from inbox" in s and "earlier" in s]  # the due query
+    async with app.sessionmaker() as session:
+        row = await session.get(InboxUpdate, 950)
+        assert row.attempts == 1 and row.last_error is None

@@ -10,15 +10,14 @@ to pending at start.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from storage.models import InboxUpdate, utcnow
 from storage.statuses import InboxStatus
@@ -42,17 +41,18 @@ def chat_key(update: dict[str, Any]) -> int:
     return 0
 
 
-async def receive(session: AsyncSession, updates: list[dict[str, Any]]) -> int:
-    """Store updates (a second copy of one is ignored). Returns how many rows were new."""
+async def receive(session: AsyncSession, updates: list[dict[str, Any]]) -> list[int]:
+    """Store updates (a second copy of one is ignored). Returns the ids of the new rows."""
     if not updates:
-        return 0
+        return []
     now = utcnow()
     rows = [{"update_id": u["update_id"], "chat_key": chat_key(u), "payload": json.dumps(u, ensure_ascii=False),
              "status": InboxStatus.pending, "attempts": 0, "not_before": now, "received_at": now} for u in updates]
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    result = await session.execute(insert(InboxUpdate).values(rows).on_conflict_do_nothing(
-        index_elements=["update_id"]))
-    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+    # on the table, not the mapped class: a Core statement skips the ORM's bulk-insert machinery
+    result = await session.execute(insert(_INBOX).values(rows).on_conflict_do_nothing(index_elements=["update_id"])
+                                   .returning(_INBOX.c.update_id))
+    return list(result.scalars())
 
 
 @dataclass(frozen=True)
@@ -61,31 +61,60 @@ class Claimed:
     chat_key: int
     payload: dict[str, Any]
     attempts: int  # including this one
+    parsed: Any = field(default=None, compare=False, repr=False)  # the update as polling read it, if at hand
+    not_before: datetime | None = field(default=None, compare=False)  # held until then (a retry's back-off)
 
 
-# made once: an alias built per query costs its column collections each time (a fifth of the bot's
-# time under load, measured with py-spy in bench/bench_updates.py)
-_EARLIER = aliased(InboxUpdate, name="earlier")
+# The hot path's statements are Core statements on the table, built once with bind parameters: an
+# alias or an ORM statement built per call cost a fifth of the bot's time under load (py-spy in
+# bench/bench_updates.py); these are compiled once and served from SQLAlchemy's cache after.
+_INBOX = InboxUpdate.__table__
+_EARLIER = _INBOX.alias("earlier")
+_DUE_COLUMNS = (_INBOX.c.update_id, _INBOX.c.chat_key, _INBOX.c.payload, _INBOX.c.attempts)
 
 
-def _due_query(now: datetime, busy: set[int] | frozenset[int], limit: int, *columns):
-    earlier = _EARLIER
+def _due_query(busy: bool, *columns):
+    """Due rows (parameters: now, limit, and busy when `busy`): the oldest of each person who has
+    nothing earlier waiting or running, oldest first."""
+    t, earlier = _INBOX, _EARLIER
     query = (select(*columns)
-             .where(InboxUpdate.status == InboxStatus.pending, InboxUpdate.not_before <= now,
-                    ~exists().where(and_(earlier.chat_key == InboxUpdate.chat_key,
-                                         earlier.update_id < InboxUpdate.update_id,
-                                         earlier.status.in_(ACTIVE))))
-             .order_by(InboxUpdate.update_id).limit(limit))
-    return query.where(InboxUpdate.chat_key.not_in(busy)) if busy else query
+             .where(t.c.status == InboxStatus.pending, t.c.not_before <= bindparam("now"),
+                    ~exists().where(and_(earlier.c.chat_key == t.c.chat_key,
+                                         earlier.c.update_id < t.c.update_id,
+                                         earlier.c.status.in_(ACTIVE))))
+             .order_by(t.c.update_id).limit(bindparam("limit")))
+    return query.where(t.c.chat_key.not_in(bindparam("busy", expanding=True))) if busy else query
+
+
+_PEEK = {busy: _due_query(busy, *_DUE_COLUMNS) for busy in (False, True)}
+_DUE_IDS = {busy: _due_query(busy, _INBOX.c.update_id) for busy in (False, True)}
+_DUE_IDS_LOCKED = {busy: query.with_for_update(skip_locked=True) for busy, query in _DUE_IDS.items()}
+_DONE = (update(_INBOX).where(_INBOX.c.update_id == bindparam("id"))
+         .values(status=InboxStatus.done, finished_at=bindparam("at"), last_error=None))
+
+
+def _due_params(now: datetime, busy: set[int] | frozenset[int], limit: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"now": now, "limit": limit}
+    if busy:
+        params["busy"] = list(busy)
+    return params
 
 
 async def peek(session: AsyncSession, now: datetime, busy: set[int] | frozenset[int] = frozenset(),
                limit: int = 1) -> list[Claimed]:
     """What is due, without taking it: for a process that is alone on its inbox (SQLite), where the
     process's own set of busy chats is the only claim needed and a stop leaves the rows pending."""
-    rows = (await session.execute(_due_query(now, busy, limit, InboxUpdate.update_id, InboxUpdate.chat_key,
-                                             InboxUpdate.payload, InboxUpdate.attempts))).all()
+    rows = (await session.execute(_PEEK[bool(busy)], _due_params(now, busy, limit))).all()
     return [Claimed(r.update_id, r.chat_key, json.loads(r.payload), r.attempts + 1) for r in rows]
+
+
+async def waiting(session: AsyncSession) -> list[Claimed]:
+    """Everything pending, oldest first, for a process alone on its inbox to hold in memory at start."""
+    t = _INBOX
+    rows = (await session.execute(select(*_DUE_COLUMNS, t.c.not_before).where(t.c.status == InboxStatus.pending)
+                                  .order_by(t.c.update_id))).all()
+    return [Claimed(r.update_id, r.chat_key, json.loads(r.payload), r.attempts + 1, not_before=r.not_before)
+            for r in rows]
 
 
 async def due(session: AsyncSession, now: datetime, busy: set[int] | frozenset[int] = frozenset(),
@@ -93,10 +122,8 @@ async def due(session: AsyncSession, now: datetime, busy: set[int] | frozenset[i
     """Up to `limit` update ids, each the oldest of a person who has nothing earlier waiting or
     running (so at most one per person), oldest first; `busy`: chats this process is handling. On
     PostgreSQL the rows are locked (SKIP LOCKED: several processes share the inbox) until `take`."""
-    query = _due_query(now, busy, limit, InboxUpdate.update_id)
-    if session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list((await session.execute(query)).scalars())
+    query = (_DUE_IDS_LOCKED if session.bind.dialect.name == "postgresql" else _DUE_IDS)[bool(busy)]
+    return list((await session.execute(query, _due_params(now, busy, limit))).scalars())
 
 
 async def take(session: AsyncSession, ids: list[int], now: datetime) -> list[Claimed]:
@@ -120,8 +147,7 @@ async def claim(session: AsyncSession, now: datetime, busy: set[int] | frozenset
 
 async def done(session: AsyncSession, update_id: int) -> None:
     """Handled: written in the update's own transaction, so its changes and this commit together."""
-    await session.execute(update(InboxUpdate).where(InboxUpdate.update_id == update_id)
-                          .values(status=InboxStatus.done, finished_at=utcnow(), last_error=None))
+    await session.execute(_DONE, {"id": update_id, "at": utcnow()})
 
 
 async def retry_or_park(session: AsyncSession, update_id: int, error: str, *, transient: bool,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, ProcessedUpdate, User, UserRole, utcnow
@@ -38,19 +38,34 @@ class Person:
         return role in self.roles
 
 
+_USERS, _ROLES = User.__table__, UserRole.__table__
+# built once, a Core statement (no ORM objects): the person is read on every update
+_PERSON = (select(_USERS.c.first_name, _USERS.c.last_name, _USERS.c.username, _USERS.c.language_code,
+                  _USERS.c.last_seen_at, _USERS.c.unreachable_at, _ROLES.c.role)
+           .select_from(_USERS.outerjoin(_ROLES, _ROLES.c.user_id == _USERS.c.id))
+           .where(_USERS.c.id == bindparam("id")))
+
+
 async def load_person(session: AsyncSession, user_id: int, admin_ids: frozenset[int], *, first_name: str,
                       last_name: str | None = None, username: str | None = None,
                       language_code: str | None = None) -> Person:
-    """The person behind an update, created or refreshed, with their roles: one query when nothing changed."""
-    rows = (await session.execute(select(User, UserRole.role).outerjoin(UserRole, UserRole.user_id == User.id)
-                                  .where(User.id == user_id))).all()
-    user = rows[0][0] if rows else None
-    user = await upsert_user(session, user_id, first_name=first_name, last_name=last_name, username=username,
-                             language_code=language_code, known=user)
-    roles = {Role.creator, *(Role(r) for _, r in rows if r in Role.__members__)}
+    """The person behind an update, created or refreshed, with their roles: one query (and no ORM
+    object) when nothing changed; the user row is loaded and written only when something did."""
+    rows = (await session.execute(_PERSON, {"id": user_id})).all()
+    now = utcnow()
+    if not rows or _stale(rows[0], (first_name, last_name, username, language_code), now):
+        await upsert_user(session, user_id, first_name=first_name, last_name=last_name, username=username,
+                          language_code=language_code, now=now)
+    roles = {Role.creator, *(Role(r.role) for r in rows if r.role in Role.__members__)}
     if user_id in admin_ids:
         roles.add(Role.admin)
-    return Person(id=user.id, first_name=user.first_name, roles=frozenset(roles))
+    return Person(id=user_id, first_name=first_name, roles=frozenset(roles))
+
+
+def _stale(row, fresh: tuple, now: datetime) -> bool:
+    """What upsert_user would write: new names, a last-seen older than SEEN_REFRESH, a block lifted."""
+    return ((row.first_name, row.last_name, row.username, row.language_code) != fresh
+            or now - row.last_seen_at > SEEN_REFRESH or row.unreachable_at is not None)
 
 
 async def upsert_user(
@@ -164,8 +179,12 @@ async def update_seen(session: AsyncSession, update_id: int) -> bool:
     return await session.get(ProcessedUpdate, update_id) is not None
 
 
-def mark_update(session: AsyncSession, update_id: int) -> None:
-    session.add(ProcessedUpdate(update_id=update_id, processed_at=utcnow()))
+_MARK = insert(ProcessedUpdate.__table__).values(update_id=bindparam("id"), processed_at=bindparam("at"))
+
+
+async def mark_update(session: AsyncSession, update_id: int) -> None:
+    """Handled: a Core insert in the update's transaction (a second copy fails it on the key)."""
+    await session.execute(_MARK, {"id": update_id, "at": utcnow()})
 
 
 async def prune_updates(session: AsyncSession, older_than: timedelta = timedelta(days=2), *,
