@@ -1,11 +1,14 @@
 """Updates per second through the sandbox: the real bot vs a bare aiogram echo bot.
 
     .venv/bin/python bench/bench_updates.py [--users 50] [--rounds 4]
+        [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench] [--redis-url redis://127.0.0.1:6379/5]
 
 (a) the real bot (`python -m bot run`): each user sends /start, then presses the first callback button
     of the reply (menu navigation); (b) bench/echo_bot.py: each user sends two texts per round.
-Both run as child processes against one in-process emulator, each with its own SQLite file in a
-temp dir. An update counts as done when the bot's answer to it is seen on the control side. Also
+Both run as child processes against one in-process emulator; the real bot gets its own SQLite
+file in a temp dir, or with --database-url a PostgreSQL database (its schema is dropped and made
+anew: never point it at data you keep) and with --redis-url conversations in Redis (that Redis
+database is flushed). An update counts as done when the bot's answer to it is seen on the control side. Also
 printed: each process's start to its first getUpdates (the real bot migrates its database, loads
 the campaign and the lessons, checks the operators and installs its commands first).
 """
@@ -107,7 +110,28 @@ async def echo_user(client: SandboxClient, user_id: int, rounds: int, res: Resul
             res.updates += 1
 
 
-async def run_one(name: str, cmd: list[str], token: str, base_url: str, workdir: Path, args, scenario) -> Result:
+async def fresh_services(database_url: str | None, redis_url: str | None) -> None:
+    """An empty PostgreSQL schema and Redis database for the real bot (it migrates at start)."""
+    if database_url:
+        from sqlalchemy import text
+
+        from storage.db import make_engine
+
+        engine = make_engine(database_url)
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        await engine.dispose()
+    if redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(redis_url)
+        await redis.flushdb()
+        await redis.aclose()
+
+
+async def run_one(name: str, cmd: list[str], token: str, base_url: str, workdir: Path, args, scenario,
+                  services: dict[str, str] | None = None) -> Result:
     res = Result(name)
     bot_id = int(token.split(":")[0])
     client = SandboxClient(base_url, bot_id=bot_id)
@@ -115,8 +139,9 @@ async def run_one(name: str, cmd: list[str], token: str, base_url: str, workdir:
     log_path = workdir / f"{slug}.log"
     env = dict(os.environ, BOT_TOKEN=token, BOT_API_URL=base_url,
                DATABASE_URL=f"sqlite+aiosqlite:///{workdir / (slug + '.sqlite3')}", DATA_DIR=str(workdir / slug))
-    for key in ("BOT_API_LOCAL", "WEBHOOK_URL"):
+    for key in ("BOT_API_LOCAL", "WEBHOOK_URL", "REDIS_URL"):
         env.pop(key, None)
+    env.update(services or {})
     spawned = time.monotonic()
     with open(log_path, "wb") as log:  # noqa: ASYNC230 - handed to the child once
         proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -180,18 +205,24 @@ async def main(argv: list[str]) -> int:
     ap.add_argument("--start-timeout", type=float, default=40)
     ap.add_argument("--step-timeout", type=float, default=20)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
+    ap.add_argument("--database-url", default=None,
+                    help="the real bot's PostgreSQL database (its schema is dropped first); default: SQLite")
+    ap.add_argument("--redis-url", default=None, help="the real bot's conversations in Redis (the database is flushed)")
     args = ap.parse_args(argv)
 
     MENU_BUTTON = args.button
 
     runner, base_url, _ = await start_server()
     workdir = Path(tempfile.mkdtemp(prefix="kepubot-bench-"))
-    print(f"emulator {base_url}; {args.users} users x {args.rounds} rounds x 2 updates; work dir {workdir}")
+    services = {k: v for k, v in (("DATABASE_URL", args.database_url), ("REDIS_URL", args.redis_url)) if v}
+    print(f"emulator {base_url}; {args.users} users x {args.rounds} rounds x 2 updates; work dir {workdir}; "
+          f"real bot on {'PostgreSQL' if args.database_url else 'SQLite'}{' + Redis' if args.redis_url else ''}")
     results: dict[str, Result] = {}
     try:
         if args.only in (None, "real"):
+            await fresh_services(args.database_url, args.redis_url)
             results["real"] = await run_one("real bot", shlex.split(args.bot_cmd), "123456:BENCH", base_url,
-                                            workdir, args, real_user)
+                                            workdir, args, real_user, services)
             report(results["real"])
         if args.only in (None, "echo"):
             results["echo"] = await run_one("echo bot", shlex.split(args.echo_cmd), "654321:ECHO", base_url,
