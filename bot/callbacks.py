@@ -185,6 +185,7 @@ class Pressed(Filter):
 
     def __init__(self, *kinds: type[CallbackData]) -> None:
         self.prefixes = tuple(f"{kind.__prefix__}{kind.__separator__}" for kind in kinds)
+        self.kinds = kinds
 
     async def __call__(self, callback: CallbackQuery) -> bool:
         return bool(callback.data) and callback.data.startswith(self.prefixes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram.filters import Filter
-from aiogram.types import Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from bot.services.policy import Action, can
 from bot.services.users import Person
@@ -34,3 +34,15 @@ class Carries(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return any(getattr(message, kind, None) for kind in self.kinds)
+
+
+class DataPrefix(Filter):
+    """A button's data starts with one of these prefixes (`prefix:` of a CallbackData). Set on a
+    whole router by `handlers.route_by_prefix`, so a press skips the routers none of whose buttons
+    it is, instead of trying each of their handlers' filters in turn."""
+
+    def __init__(self, prefixes: frozenset[str]) -> None:
+        self.prefixes = prefixes
+
+    async def __call__(self, query: CallbackQuery) -> bool:
+        return (query.data or "").partition(":")[0] in self.prefixes
