@@ -39,9 +39,6 @@ def make_engine(url: str, *, echo: bool = False, busy_seconds: float = 10, pool_
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
-            # pages read through a memory map, not a read() each: every connection's page cache is
-            # dropped after another one writes, so under load reads were a syscall per page
-            cur.execute("PRAGMA mmap_size=268435456")
             cur.close()
 
         return engine

@@ -70,6 +70,27 @@ def _tables(sync_conn) -> set[str]:
     return set(inspect(sync_conn).get_table_names()) - {"alembic_version"}
 
 
+async def test_a_start_at_the_newest_revision_does_not_run_alembic(db_url, monkeypatch):
+    """The newest revision is read from the files without Alembic and matches Alembic's head; a
+    database there is left alone (Alembic not called), one behind is migrated (issue 13: memory)."""
+    from alembic.script import ScriptDirectory
+
+    from storage import migrate
+
+    assert migrate.head_revision() == ScriptDirectory.from_config(alembic_config(db_url)).get_current_head()
+    assert await migrate.current_revision(db_url) == migrate.head_revision()
+    calls: list[str] = []
+    real = migrate.upgrade
+    monkeypatch.setattr(migrate, "upgrade", lambda url, revision="head": calls.append(revision) or real(url, revision))
+    await upgrade_async(db_url)
+    assert calls == []
+    previous = ScriptDirectory.from_config(alembic_config(db_url)).get_revision(migrate.head_revision()).down_revision
+    await downgrade_async(db_url, previous)
+    assert await migrate.current_revision(db_url) == previous
+    await migrate.upgrade_async(db_url)
+    assert calls == ["head"] and await migrate.current_revision(db_url) == migrate.head_revision()
+
+
 async def test_migrations_stairway(db_url):
     """Every revision up, down and up again; the head matches the models."""
     from alembic.script import ScriptDirectory

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,6 +127,11 @@ class AuditRow:
     reason: str | None
 
 
+# openpyxl's own ILLEGAL_CHARACTERS_RE; openpyxl itself (with lxml and Pillow, some 8 MB) is
+# imported only when a workbook is made, not by every bot process at start (issue 13: memory)
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+
+
 def safe_text(value: Any) -> Any:
     """A cell value that stays text: strings lose control characters an .xlsx can't hold, are cut
     to Excel's cell limit, and get a leading ' when a spreadsheet would read them as a formula.
@@ -157,6 +159,9 @@ def _write_row(ws: Any, values: Sequence[Any]) -> None:
 
 
 def _header(ws: Any, headers: Sequence[str], widths: Sequence[int]) -> None:
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
     _write_row(ws, headers)
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -178,6 +183,8 @@ def export_xlsx(
 ) -> bytes:
     """The workbook's bytes. Raises ValueError for a review that does not fit the criteria and
     scale (see scores.aggregate) and for a naive audit time."""
+    from openpyxl import Workbook
+
     tz = ZoneInfo(timezone)
     wb = Workbook()
     ws = wb.active
