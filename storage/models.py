@@ -226,6 +226,8 @@ class Submission(Base):
     """An application with a work (作品) or a topic (选题): the form's answers, its files, its status."""
 
     __tablename__ = "submissions"
+    # /submissions pages newest status change first: read in this index's order, a page at a time
+    __table_args__ = (Index("ix_submissions_status_at_id", "status_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -239,6 +241,8 @@ class Submission(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     staff_note: Mapped[str | None] = mapped_column(Text)  # JSON: why staff returned it to the creator
     round: Mapped[int] = mapped_column(default=1, server_default="1")  # the review round its files and answers are for
+    # its last status change (the newest audit row's time), kept by transitions.transition()
+    status_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SubmissionFile(Base):
@@ -294,7 +298,8 @@ class AuditEntry(Base):
     transaction. Erasing a person's data keeps the ids and statuses and erases the reason."""
 
     __tablename__ = "audit"
-    __table_args__ = (Index("ix_audit_entity_entity_id", "entity", "entity_id"),)
+    # (entity, entity_id, at): /submissions takes each application's last change from the index alone
+    __table_args__ = (Index("ix_audit_entity_entity_id_at", "entity", "entity_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entity: Mapped[str] = mapped_column(String(24))  # the row's table, e.g. "submissions"

@@ -91,6 +91,35 @@ async def test_a_start_at_the_newest_revision_does_not_run_alembic(db_url, monke
     assert calls == ["head"] and await migrate.current_revision(db_url) == migrate.head_revision()
 
 
+async def test_migration_0018_dates_each_application_by_its_last_status_change(db_url):
+    """submissions.status_at is filled from the audit's newest row of each application, or its
+    updated_at when it has none; /submissions then sorts by it (issue 13)."""
+    from sqlalchemy import text
+
+    await downgrade_async(db_url, "0017")
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, first_name, created_at, last_seen_at) "
+                                    "VALUES (5, 'A', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+            for sid, updated in ((1, "2026-03-01 00:00:00"), (2, "2026-04-01 00:00:00")):
+                await conn.execute(text(  # literal times: each database reads them as its own
+                    "INSERT INTO submissions (id, user_id, kind, category, title, answers, status, created_at, "
+                    f"updated_at, round) VALUES ({sid}, 5, 'work', 'video', 't', '{{}}', 'submitted', '{updated}', "
+                    f"'{updated}', 1)"))
+            for at in ("2026-05-02 08:00:00", "2026-05-09 08:00:00", "2026-05-03 08:00:00"):
+                await conn.execute(text("INSERT INTO audit (entity, entity_id, from_status, to_status, at) "
+                                        f"VALUES ('submissions', 1, 'draft', 'submitted', '{at}')"))
+            await conn.execute(text("INSERT INTO audit (entity, entity_id, from_status, to_status, at) "
+                                    "VALUES ('registrations', 2, NULL, 'approved', '2026-06-01 00:00:00')"))
+        await upgrade_async(db_url)
+        async with engine.connect() as conn:
+            rows = dict((await conn.execute(text("SELECT id, status_at FROM submissions ORDER BY id"))).all())
+    finally:
+        await engine.dispose()
+    assert [str(rows[1])[:16], str(rows[2])[:16]] == ["2026-05-09 08:00", "2026-04-01 00:00"]
+
+
 async def test_migrations_stairway(db_url):
     """Every revision up, down and up again; the head matches the models."""
     from alembic.script import ScriptDirectory

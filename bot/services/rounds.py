@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaign import Campaign
@@ -38,7 +38,7 @@ from bot.services.reviewers import candidates, open_load
 from bot.services.submissions import OTHER_DIRECTION, answers_of
 from bot.services.transitions import transition
 from bot.services.users import Person
-from storage.models import Registration, Review, ReviewAssignment, ReviewRound, Submission, User
+from storage.models import Registration, Review, ReviewAssignment, ReviewRound, Submission, User, UTCDateTime
 from storage.statuses import AssignmentStatus, RegistrationStatus, RoundStatus, SubmissionStatus
 
 __all__ = [
@@ -400,6 +400,9 @@ class ReviewQueue:
     short: list[ShortRound]  # oldest first
     open: list[OpenAssignment]  # soonest due first
     to_decide: list[AwaitingDecision]  # oldest first
+    short_total: int = 0  # how many there are in all (the lists may hold the first few)
+    open_total: int = 0
+    to_decide_total: int = 0
 
 
 def _name(user: User | None) -> str:
@@ -413,45 +416,52 @@ def _open(asg: ReviewAssignment, rnd: ReviewRound, sub: Submission, user: User |
                           age=now - asg.assigned_at)
 
 
-async def queue(session: AsyncSession, campaign: Campaign, *, now: datetime) -> ReviewQueue:
+async def queue(session: AsyncSession, campaign: Campaign, *, now: datetime, limit: int | None = None) -> ReviewQueue:
     """What the operators see (policy assign_reviewers is the caller's to ask): rounds short of
     reviewers, open assignments (overdue flagged), rounds whose reviews are all in. Ages from `now`.
-    Only rounds of submissions still in review (submitted, under_review). Two queries."""
-    rounds = (await session.execute(
-        select(ReviewRound, Submission).join(Submission, Submission.id == ReviewRound.submission_id)
-        .where(ReviewRound.status.in_(OPEN_ROUND), Submission.status.in_(REVIEWABLE))
-        .order_by(ReviewRound.opened_at, ReviewRound.id))).all()
-    ids = select(ReviewRound.id).join(Submission, Submission.id == ReviewRound.submission_id).where(
-        ReviewRound.status.in_(OPEN_ROUND), Submission.status.in_(REVIEWABLE))
-    rows = (await session.execute(
-        select(ReviewAssignment, Review.submitted_at, User)
-        .outerjoin(Review, Review.assignment_id == ReviewAssignment.id)
-        .outerjoin(User, User.id == ReviewAssignment.reviewer_id)
-        .where(ReviewAssignment.round_id.in_(ids)).order_by(ReviewAssignment.id))).all()
-    of_round: dict[int, list[tuple[ReviewAssignment, datetime | None, User | None]]] = defaultdict(list)
-    for asg, reviewed_at, user in rows:
-        of_round[asg.round_id].append((asg, reviewed_at, user))
-    short: list[ShortRound] = []
-    open_: list[OpenAssignment] = []
-    to_decide: list[AwaitingDecision] = []
-    for rnd, sub in rounds:
-        entries = of_round[rnd.id]
-        assigned = [(a, u) for a, _, u in entries if a.status == Asg.assigned]
-        done = [(a, at) for a, at, _ in entries if a.status == Asg.submitted]
-        missing = _missing(campaign, [a for a, _, _ in entries])
-        open_ += [_open(a, rnd, sub, u, now) for a, u in assigned]
-        if missing:
-            left = [a.closed_at for a, _, _ in entries if a.status not in ACTIVE and a.closed_at is not None]
-            since = max(left) if left else rnd.opened_at
-            short.append(ShortRound(rnd.id, sub.id, rnd.number, sub.title, rnd.status, missing, len(done), since,
-                                    now - since))
-        elif not assigned and done:
-            since = max((at or a.closed_at or rnd.opened_at) for a, at in done)
-            to_decide.append(AwaitingDecision(rnd.id, sub.id, rnd.number, sub.title, len(done), since, now - since))
-    short.sort(key=lambda s: (s.since, s.round_id))
-    open_.sort(key=lambda o: (o.due_at, o.assignment_id))
-    to_decide.sort(key=lambda d: (d.since, d.round_id))
-    return ReviewQueue(short=short, open=open_, to_decide=to_decide)
+    Only rounds of submissions still in review (submitted, under_review). Each part is its first
+    `limit` items (all with None) and its count: the database counts and sorts, and only what is
+    shown is loaded (at 100,000 creators the whole queue took seconds and hundreds of MB)."""
+    A, R, S = ReviewAssignment, ReviewRound, Submission
+    wanted = campaign.review.reviewers
+    in_review = and_(R.status.in_(OPEN_ROUND), S.status.in_(REVIEWABLE))
+    open_rounds = select(R.id).join(S, S.id == R.submission_id).where(in_review)
+    when = UTCDateTime()
+    per_round = (select(A.round_id.label("rid"),
+                        func.sum(case((A.status.in_(ACTIVE), 1), else_=0)).label("active"),
+                        func.sum(case((A.status == Asg.assigned, 1), else_=0)).label("assigned"),
+                        func.sum(case((A.status == Asg.submitted, 1), else_=0)).label("done"),
+                        func.max(case((and_(A.status.not_in(ACTIVE), A.closed_at.is_not(None)), A.closed_at)))
+                        .label("left_at"),
+                        func.max(case((A.status == Asg.submitted, func.coalesce(Review.submitted_at, A.closed_at))))
+                        .label("reviewed_at"))
+                 .outerjoin(Review, Review.assignment_id == A.id)
+                 .where(A.round_id.in_(open_rounds)).group_by(A.round_id).subquery())
+    active, assigned, done = (func.coalesce(per_round.c[k], 0) for k in ("active", "assigned", "done"))
+    rounds = select(R, S.title).join(S, S.id == R.submission_id).outerjoin(per_round, per_round.c.rid == R.id).where(
+        in_review)
+
+    async def part(query, order, total_of):
+        total = (await session.execute(select(func.count()).select_from(total_of.subquery()))).scalar_one()
+        query = query.order_by(*order)
+        return (await session.execute(query if limit is None else query.limit(limit))).all(), total
+
+    left = type_coerce(func.coalesce(per_round.c.left_at, R.opened_at), when)
+    short_q = rounds.add_columns(active, done, left).where(active < wanted)
+    short_rows, short_total = await part(short_q, (left, R.id), short_q)
+    short = [ShortRound(rnd.id, rnd.submission_id, rnd.number, title, rnd.status, max(0, wanted - act), dn, since,
+                        now - since) for rnd, title, act, dn, since in short_rows]
+    last_review = type_coerce(func.coalesce(per_round.c.reviewed_at, R.opened_at), when)
+    decide_q = rounds.add_columns(done, last_review).where(active >= wanted, assigned == 0, done > 0)
+    decide_rows, decide_total = await part(decide_q, (last_review, R.id), decide_q)
+    to_decide = [AwaitingDecision(rnd.id, rnd.submission_id, rnd.number, title, dn, since, now - since)
+                 for rnd, title, dn, since in decide_rows]
+    open_q = (select(A, R, S, User).join(R, R.id == A.round_id).join(S, S.id == R.submission_id)
+              .outerjoin(User, User.id == A.reviewer_id).where(in_review, A.status == Asg.assigned))
+    open_rows, open_total = await part(open_q, (A.due_at, A.id), open_q)
+    open_ = [_open(asg, rnd, sub, user, now) for asg, rnd, sub, user in open_rows]
+    return ReviewQueue(short=short, open=open_, to_decide=to_decide, short_total=short_total, open_total=open_total,
+                       to_decide_total=decide_total)
 
 
 async def queue_of(session: AsyncSession, reviewer_id: int, *, now: datetime) -> list[OpenAssignment]:

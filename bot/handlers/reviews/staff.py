@@ -77,8 +77,8 @@ async def review_queue(event: Message | CallbackQuery, bot: Bot, texts: Texts, s
     for a decision, with ages; a button per round."""
     if isinstance(event, CallbackQuery):
         await event.answer()
-    q = await rounds.queue(session, campaign, now=clock())
-    short, open_, to_decide = q.short[:QUEUE_CAP], q.open[:QUEUE_CAP], q.to_decide[:QUEUE_CAP]
+    q = await rounds.queue(session, campaign, now=clock(), limit=QUEUE_CAP)
+    short, open_, to_decide = q.short, q.open, q.to_decide
     text = texts.render("review_staff/queue", q=q, short=short, open=open_, to_decide=to_decide)
     seen: set[int] = set()
     rows = []
