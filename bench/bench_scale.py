@@ -386,6 +386,15 @@ def memory_of(pid: int) -> dict[str, float]:
     return found
 
 
+def rss_note(pid: int) -> str:
+    """Where the bot's memory stands after each step (which step raised its high-water mark)."""
+    try:
+        mem = memory_of(pid)
+    except OSError:
+        return ""
+    return f"[bot RSS {mem['VmRSS']:.0f} MiB, peak {mem['VmHWM']:.0f}]"
+
+
 async def spawn(cmd: list[str], env: dict, log_path: Path):
     with open(log_path, "wb") as log:  # noqa: ASYNC230 - handed to the child once
         return await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
@@ -438,7 +447,7 @@ async def run_bot(args, base_url: str, db_url: str, workdir: Path, filled: Fille
     out: dict = {"series": [], "pid": proc.pid}
     try:
         out["startup"] = await first_poll(client, proc, spawned, args.start_timeout)
-        print(f"{'bot start to first poll':>22}: {out['startup']:.2f} s", flush=True)
+        print(f"{'bot start to first poll':>22}: {out['startup']:.2f} s; {rss_note(proc.pid)}", flush=True)
         timeout, n = args.step_timeout, args.repeat
         rng = random.Random(args.seed + 1)
         creators = rng.sample(filled.plain, min(n, len(filled.plain)))
@@ -458,7 +467,7 @@ async def run_bot(args, base_url: str, db_url: str, workdir: Path, filled: Fille
                 except TimeoutError as e:
                     s.note = f"TIMEOUT: {e}"
                     break
-            print(s.line(), flush=True)
+            print(s.line(), rss_note(proc.pid), flush=True)
             out["series"].append(s)
             return s
 
