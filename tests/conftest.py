@@ -52,16 +52,30 @@ async def approve_creator(sessionmaker, user_id: int, account_name: str = "å°ç§
         await registration.decide(session, reg.id, Person(ADMIN_ID, "Admin", frozenset({Role.admin})), approve=True)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to the newest revision once per run; each test gets a copy (running
+    every migration for each test was most of a test's setup)."""
+    import asyncio
+
+    path = tmp_path_factory.mktemp("template") / "migrated.sqlite3"
+    asyncio.run(upgrade_async(f"sqlite+aiosqlite:///{path}"))  # the engine is disposed: no -wal file left
+    return path
+
+
 @pytest.fixture
-async def db_url(tmp_path: Path) -> str:
+async def db_url(tmp_path: Path, migrated_sqlite: Path) -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         url = async_db_url(url)
         await reset_postgres(url)
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"
-    await upgrade_async(url)
-    return url
+        await upgrade_async(url)
+        return url
+    import shutil
+
+    copy = tmp_path / "test.sqlite3"
+    shutil.copyfile(migrated_sqlite, copy)
+    return f"sqlite+aiosqlite:///{copy}"
 
 
 @pytest.fixture
