@@ -441,24 +441,25 @@ async def queue(session: AsyncSession, campaign: Campaign, *, now: datetime, lim
     rounds = select(R, S.title).join(S, S.id == R.submission_id).outerjoin(per_round, per_round.c.rid == R.id).where(
         in_review)
 
-    async def part(query, order, total_of):
-        total = (await session.execute(select(func.count()).select_from(total_of.subquery()))).scalar_one()
+    async def part(query, order):
+        """The part's count, and its first `limit` rows in `order`."""
+        total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
         query = query.order_by(*order)
         return (await session.execute(query if limit is None else query.limit(limit))).all(), total
 
     left = type_coerce(func.coalesce(per_round.c.left_at, R.opened_at), when)
     short_q = rounds.add_columns(active, done, left).where(active < wanted)
-    short_rows, short_total = await part(short_q, (left, R.id), short_q)
+    short_rows, short_total = await part(short_q, (left, R.id))
     short = [ShortRound(rnd.id, rnd.submission_id, rnd.number, title, rnd.status, max(0, wanted - act), dn, since,
                         now - since) for rnd, title, act, dn, since in short_rows]
     last_review = type_coerce(func.coalesce(per_round.c.reviewed_at, R.opened_at), when)
     decide_q = rounds.add_columns(done, last_review).where(active >= wanted, assigned == 0, done > 0)
-    decide_rows, decide_total = await part(decide_q, (last_review, R.id), decide_q)
+    decide_rows, decide_total = await part(decide_q, (last_review, R.id))
     to_decide = [AwaitingDecision(rnd.id, rnd.submission_id, rnd.number, title, dn, since, now - since)
                  for rnd, title, dn, since in decide_rows]
     open_q = (select(A, R, S, User).join(R, R.id == A.round_id).join(S, S.id == R.submission_id)
               .outerjoin(User, User.id == A.reviewer_id).where(in_review, A.status == Asg.assigned))
-    open_rows, open_total = await part(open_q, (A.due_at, A.id), open_q)
+    open_rows, open_total = await part(open_q, (A.due_at, A.id))
     open_ = [_open(asg, rnd, sub, user, now) for asg, rnd, sub, user in open_rows]
     return ReviewQueue(short=short, open=open_, to_decide=to_decide, short_total=short_total, open_total=open_total,
                        to_decide_total=decide_total)

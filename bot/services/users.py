@@ -77,11 +77,10 @@ async def upsert_user(
     username: str | None = None,
     language_code: str | None = None,
     now: datetime | None = None,
-    known: User | None = None,
 ) -> User:
     """Create or refresh a user; writes only when something changed (keeps SQLite's write lock free)."""
     now = now or utcnow()
-    user = known or await session.get(User, user_id)
+    user = await session.get(User, user_id)
     if user is None:
         user = User(id=user_id, first_name=first_name, last_name=last_name, username=username,
                     language_code=language_code, created_at=now, last_seen_at=now)
