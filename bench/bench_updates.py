@@ -9,7 +9,7 @@ Both run as child processes against one in-process emulator; the real bot gets i
 file in a temp dir, or with --database-url a PostgreSQL database (its schema is dropped and made
 anew: never point it at data you keep) and with --redis-url conversations in Redis (that Redis
 database is flushed). An update counts as done when the bot's answer to it is seen on the control side. Also
-printed: each process's start to its first getUpdates (the real bot migrates its database, loads
+printed: each process's CPU time per update during the load (user + system, from /proc), and its start to its first getUpdates (the real bot migrates its database, loads
 the campaign and the lessons, checks the operators and installs its commands first).
 """
 
@@ -45,6 +45,7 @@ class Result:
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)
     startup: float = 0.0  # the process's start to its first getUpdates
+    cpu: float = 0.0  # the process's CPU seconds (user + system, all threads) during the load
     notes: set[str] = field(default_factory=set)
 
     @property
@@ -159,9 +160,10 @@ async def run_one(name: str, cmd: list[str], token: str, base_url: str, workdir:
         await wait_answer(client, warm, sent["seq"], args.start_timeout)
 
         users = [10_000_000 + bot_id % 1000 * 10_000 + i for i in range(args.users)]
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), cpu_seconds(proc.pid)
         await asyncio.gather(*(scenario(client, u, args.rounds, res, args.step_timeout) for u in users))
         res.elapsed = time.monotonic() - t0
+        res.cpu = cpu_seconds(proc.pid) - cpu0
         res.ok = True
     except Exception as e:  # noqa: BLE001 - reported below
         res.error = f"{type(e).__name__}: {e}"
@@ -180,6 +182,16 @@ async def run_one(name: str, cmd: list[str], token: str, base_url: str, workdir:
     return res
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (Linux /proc; 0 elsewhere): less sensitive than a rate to other
+    work on the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def report(res: Result) -> None:
     if not res.ok:
         print(f"{res.name:>9}: FAILED {res.error}")
@@ -188,7 +200,7 @@ def report(res: Result) -> None:
     p95 = lat[int(len(lat) * 0.95) - 1] if lat else 0
     print(f"{res.name:>9}: {res.updates} updates in {res.elapsed:.2f} s = {res.rate:7.1f} updates/s   "
           f"latency median {statistics.median(lat) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms; "
-          f"start to first poll {res.startup:.2f} s")
+          f"start to first poll {res.startup:.2f} s; CPU {res.cpu / max(res.updates, 1) * 1000:.1f} ms/update")
     for note in sorted(res.notes):
         print(f"           note: {note}")
 
@@ -238,7 +250,8 @@ async def main(argv: list[str]) -> int:
     if real and echo and real.ok and echo.ok:
         print(f"ratio real/echo: {real.rate / echo.rate:.2f} (the real bot runs at {real.rate / echo.rate:.0%} "
               f"of a bare aiogram bot's rate); median latency {statistics.median(real.latencies) / statistics.median(echo.latencies):.1f}x; "
-              f"start to first poll {real.startup / echo.startup:.1f}x")
+              f"start to first poll {real.startup / echo.startup:.1f}x; CPU per update "
+              f"{real.cpu / max(real.updates, 1) / max(echo.cpu / max(echo.updates, 1), 1e-9):.1f}x")
     return 0 if all(r.ok for r in results.values()) else 1
 
 

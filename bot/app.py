@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.api_session import JsonSession
 from bot.campaign import Campaign, load_campaign
 from bot.checker import Checker
 from bot.config import Settings, async_db_url, mask_token, mask_url
@@ -78,7 +80,7 @@ def pin_response_models() -> None:
 
 def build_bot(settings: Settings, session: AiohttpSession | None = None) -> Bot:
     pin_response_models()
-    session = session or AiohttpSession(api=api_server(settings))
+    session = session or JsonSession(api=api_server(settings))
     session.middleware(RetryRequests())
     session.middleware(SaveBeforeReplying())
     session.middleware(ExpiredQueries())
@@ -199,6 +201,11 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
         await check_operators(bot, settings.admin_ids, app.sessionmaker)
         await app.dispatcher["checker"].resume(bot)  # files a stop left unchecked
         await inbox_runner.start(bot)  # updates a stop left unhandled go first
+        # what start-up built (modules, routers, templates, models: 290,000 objects) lives as long as
+        # the process: the collector stops walking it (a full collection took 180 ms, every few seconds
+        # under load in bench/bench_updates.py). No collection first: it found 10 unreachable objects
+        # and took 170 ms of the start.
+        gc.freeze()
         scheduler.start()
         allowed = app.dispatcher.resolve_used_update_types()
         if not intake:

@@ -37,12 +37,28 @@ class Carries(Filter):
 
 
 class DataPrefix(Filter):
-    """A button's data starts with one of these prefixes (`prefix:` of a CallbackData). Set on a
-    whole router by `handlers.route_by_prefix`, so a press skips the routers none of whose buttons
-    it is, instead of trying each of their handlers' filters in turn."""
+    """A button's data starts with one of these keys: a prefix (`prefix:` of a CallbackData), or a
+    prefix and the data's first field (`m:cats`). Set on a router by `handlers.route_by_prefix`, so
+    a press skips the routers none of whose buttons it is, instead of trying each of their
+    handlers' filters in turn."""
 
-    def __init__(self, prefixes: frozenset[str]) -> None:
-        self.prefixes = prefixes
+    def __init__(self, keys: frozenset[str]) -> None:
+        self.keys = keys
 
     async def __call__(self, query: CallbackQuery) -> bool:
-        return (query.data or "").partition(":")[0] in self.prefixes
+        prefix, _, rest = (query.data or "").partition(":")
+        return prefix in self.keys or f"{prefix}:{rest.partition(':')[0]}" in self.keys
+
+
+class CommandNamed(Filter):
+    """A message whose text (or caption) starts with one of these commands (`/start`, any case,
+    with or without @the bot's name): a superset of what the router's Command filters take. Set by
+    `handlers.route_by_prefix` on a router whose message handlers all want commands."""
+
+    def __init__(self, commands: frozenset[str]) -> None:
+        self.commands = commands
+
+    async def __call__(self, message: Message) -> bool:
+        text = message.text or message.caption
+        first = text.split(maxsplit=1)[0] if text and not text.isspace() else ""
+        return first[:1] == "/" and first[1:].partition("@")[0].lower() in self.commands
