@@ -29,12 +29,15 @@ async def reset_postgres(url: str) -> None:
 
 
 async def fresh_postgres(url: str) -> None:
-    """An empty database at the newest revision: when the last test left it there, its tables are
-    emptied (one TRUNCATE); otherwise (a first test, one that migrated down) the schema is made
-    anew and migrated. Migrating for each test was most of the PostgreSQL run's time."""
+    """An empty database at the newest revision: when the last test left it there, the tables it
+    filled are emptied and the sequences it used start again (DELETE and ALTER SEQUENCE … RESTART,
+    about 1 ms; TRUNCATE of all 27 tables took 40-80 ms a test); otherwise (a first test, one that
+    migrated down) the schema is made anew and migrated. Migrating for each test was most of the
+    PostgreSQL run's time."""
     import asyncio
 
     from storage.migrate import head_revision, upgrade
+    from storage.models import Base
 
     engine = make_engine(url)
     try:
@@ -44,11 +47,16 @@ async def fresh_postgres(url: str) -> None:
                 versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
                 at_head = versions == [head_revision()]
             if at_head:
-                tables = (await conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                                  "AND tablename <> 'alembic_version'"))).scalars().all()
-                if tables:
-                    await conn.execute(text(f"TRUNCATE {', '.join(chr(34) + t + chr(34) for t in tables)} "
-                                            "RESTART IDENTITY CASCADE"))
+                raw = (await conn.get_raw_connection()).driver_connection
+                tables = [t.name for t in reversed(Base.metadata.sorted_tables)]  # children before parents
+                filled = {r[0] for r in await raw.fetch(" UNION ALL ".join(
+                    f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables))}
+                used = [r[0] for r in await raw.fetch("SELECT sequencename FROM pg_sequences "
+                                                      "WHERE schemaname = 'public' AND last_value IS NOT NULL")]
+                script = [f'DELETE FROM "{t}"' for t in tables if t in filled]
+                script += [f'ALTER SEQUENCE "{s}" RESTART' for s in used]
+                if script:
+                    await raw.execute("; ".join(script))
                 return
     finally:
         await engine.dispose()
