@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -32,21 +34,36 @@ MENU_SECTIONS = (Section.about, Section.categories, Section.directions, Section.
 
 
 def main_menu(texts: Texts, person: Person | None, waiting: Waiting | None = None) -> InlineKeyboardMarkup:
-    """The main menu; `waiting` (operators only) puts their lists, with counts, on top."""
-    # built by hand: the menu is on the hot path and InlineKeyboardBuilder deep-copies every button
+    """The main menu; `waiting` (operators only) puts their lists, with counts, on top. The rows
+    are made once per kind of person (a caller may add a row: each call gets its own lists)."""
+    admin, reviewer = person is not None and person.has(Role.admin), person is not None and person.has(Role.reviewer)
+    made = _MENUS.setdefault(texts, {})
+    rows = made.get((admin, reviewer))
+    if rows is None:
+        rows = made[(admin, reviewer)] = _menu_rows(texts, admin=admin, reviewer=reviewer)
+    rows = [list(row) for row in rows]
+    if waiting is not None:
+        rows[0:0] = in_rows(staff_lists(texts, waiting), 2)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+# the menus' rows per Texts (labels never change while it lives), for (admin, reviewer): 150 µs a
+# menu made anew, on every /start and 返回主菜单
+_MENUS: WeakKeyDictionary[Texts, dict[Any, list[list[InlineKeyboardButton]]]] = WeakKeyDictionary()
+
+
+def _menu_rows(texts: Texts, *, admin: bool, reviewer: bool) -> list[list[InlineKeyboardButton]]:
     buttons = [button(texts, f"menu.{s.value}", MenuCB(section=s).pack()) for s in MENU_SECTIONS]
-    if person is not None and person.has(Role.admin):
+    if admin:
         buttons.append(button(texts, "menu.staff", MenuCB(section=Section.staff).pack()))
     work = [button(texts, "menu.apply", MenuCB(section=Section.apply).pack()),
             button(texts, "menu.mywork", MenuCB(section=Section.mywork).pack())]
     growth = [button(texts, f"menu.{s.value}", MenuCB(section=s).pack())
               for s in (Section.academy, Section.tutor, Section.resources)]
     rows = [[button(texts, "menu.reg", MenuCB(section=Section.register).pack())], work, growth, *in_rows(buttons, 2)]
-    if person is not None and person.has(Role.reviewer):  # their review queue first
+    if reviewer:  # their review queue first
         rows.insert(0, [button(texts, "menu.reviews", ReviewCB(id=0, action=ReviewAction.queue).pack())])
-    if waiting is not None:
-        rows[0:0] = in_rows(staff_lists(texts, waiting), 2)
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return rows
 
 
 def staff_lists(texts: Texts, waiting: Waiting) -> list[InlineKeyboardButton]:
@@ -77,8 +94,14 @@ def in_rows(buttons: list[InlineKeyboardButton], width: int) -> list[list[Inline
 
 
 def categories_menu(texts: Texts, categories: Iterable) -> InlineKeyboardMarkup:
-    buttons = [InlineKeyboardButton(text=cat.name, callback_data=CategoryCB(id=cat.id).pack()) for cat in categories]
-    return back_to_menu(texts, rows=in_rows(buttons, 2))
+    categories = tuple(categories)
+    made = _MENUS.setdefault(texts, {})
+    key = ("categories", tuple((cat.id, cat.name) for cat in categories))
+    rows = made.get(key)
+    if rows is None:
+        buttons = [InlineKeyboardButton(text=cat.name, callback_data=CategoryCB(id=cat.id).pack()) for cat in categories]
+        rows = made[key] = back_to_menu(texts, rows=in_rows(buttons, 2)).inline_keyboard
+    return InlineKeyboardMarkup(inline_keyboard=[list(row) for row in rows])
 
 
 def category_back(texts: Texts) -> InlineKeyboardMarkup:

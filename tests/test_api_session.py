@@ -11,7 +11,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from aiohttp import web
 
 from bot.api_session import JsonSession
@@ -65,6 +65,12 @@ async def test_a_text_goes_as_json_and_a_file_as_multipart():
         assert body["parse_mode"] == "HTML"  # the bot's default, filled in
         assert body["reply_markup"] == {"inline_keyboard": [[{"text": "申报类别与要求", "callback_data": "m:cats"}]]}
         assert body["disable_notification"] is False  # a false value is sent, not dropped
+
+        await bot.edit_message_text("改好了", chat_id=1001, message_id=7,
+                                    link_preview_options=LinkPreviewOptions(is_disabled=True))
+        # the options' other fields default to the bot's, which sets none of them: left out
+        assert received[-1]["body"]["link_preview_options"] == {"is_disabled": True}
+        received.pop()
 
         await bot.send_document(1001, BufferedInputFile("推荐表".encode(), filename="表.docx"), caption="请查收")
         assert received[1]["type"].startswith("multipart/")
