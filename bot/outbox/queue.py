@@ -11,7 +11,7 @@ tries); held, which waits for one of two things:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,11 +65,15 @@ async def enqueue(session: AsyncSession, chat_id: int, payload: dict[str, Any], 
     return row.id
 
 
-async def due(session: AsyncSession, now: datetime, limit: int = 50) -> list[OutboxMessage]:
+async def due(session: AsyncSession, now: datetime, limit: int = 50,
+              skip_chats: Collection[int] = ()) -> list[OutboxMessage]:
     """The next rows to send: notifications first (a decision is not queued behind a broadcast),
-    then broadcasts' copies, each in the order they were queued."""
-    query = (select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now)
-             .order_by(OutboxMessage.broadcast_id.is_not(None), OutboxMessage.id).limit(limit))
+    then broadcasts' copies, each in the order they were queued. `skip_chats`: not these chats'
+    (the sender has rows of theirs at hand already)."""
+    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now)
+    if skip_chats:
+        query = query.where(OutboxMessage.chat_id.not_in(list(skip_chats)))
+    query = query.order_by(OutboxMessage.broadcast_id.is_not(None), OutboxMessage.id).limit(limit)
     return list((await session.execute(query)).scalars())
 
 
@@ -87,6 +91,14 @@ async def claim(session: AsyncSession, message_id: int, *,
 
 async def progress(session: AsyncSession, message_id: int, parts_sent: int) -> None:
     await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id).values(parts_sent=parts_sent))
+
+
+async def put_back(session: AsyncSession, message_id: int, parts_sent: int) -> None:
+    """A row the sender stopped in the middle of (it claimed it and sent `parts_sent` of its parts)
+    goes back to pending: the next try sends only the rest."""
+    await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id,
+                                                      OutboxMessage.status == OutboxStatus.sending)
+                          .values(status=OutboxStatus.pending, parts_sent=parts_sent))
 
 
 async def sent(session: AsyncSession, message_id: int, result_message_id: int | None = None) -> None:
