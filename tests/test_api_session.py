@@ -90,3 +90,4 @@ async def test_a_text_goes_as_json_and_a_file_as_multipart():
     finally:
         await bot.session.close()
         await runner.cleanup()
+
