@@ -314,8 +314,9 @@ async def fill(db_url: str, n: int, campaign, operator: int, seed: int) -> Fille
 
 async def reminders_already_sent(db_url: str, campaign) -> tuple[int, float]:
     """A bot that has been running has sent the reminders due now (their keys are in reminders_sent):
-    the scan's finders run here once (timed: the read part of the 15-minute job) and their keys are
-    written, so the bot's start-up scan queues nothing. Returns (due, seconds)."""
+    the scan's finders run here once (timed: the read part of the 15-minute job, without rendering:
+    the scan renders only the reminders not sent before) and their keys are written, so the bot's
+    start-up scan queues nothing. Returns (due, seconds)."""
     from bot.jobs.reminders import SCANS
     from bot.render import Texts
     from storage.models import ReminderSent
@@ -327,7 +328,7 @@ async def reminders_already_sent(db_url: str, campaign) -> tuple[int, float]:
             t0 = time.monotonic()
             due = []
             for find in SCANS:
-                due += await find(session, campaign, texts, NOW)
+                due += [r async for r in find(session, campaign, texts, NOW)]
             took = time.monotonic() - t0
         rows = list({r.key: {"key": r.key, "user_id": r.user_id, "kind": r.kind.value, "sent_at": NOW}
                      for r in due}.values())

@@ -2,11 +2,14 @@
 the right local time (campaign timezone, Asia/Shanghai), never twice (the same scan twice, a
 "restart" that scans later), not when turned off, held through quiet hours unless urgent; a closed
 window sends no deadline reminder; a person who blocked the bot is recorded failed, not retried;
-two transactions queueing the same key: one wins. The 已标注 button of the branding reminder."""
+two transactions queueing the same key: one wins. The 已标注 button of the branding reminder. A scan
+renders only the reminders not sent before, and reads the tables a page at a time (a creator's drafts,
+a submission's last revise round and the order stay right across pages)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -313,6 +316,73 @@ async def test_the_operators_digest_comes_at_nine_local_once_a_day_when_somethin
     assert "逾期" not in text
     assert await scan(app, eight59 + timedelta(days=1, minutes=1)) == 1
     assert await keys(app, Kind.digest) == [f"digest:{ADMIN_ID}:20240310", f"digest:{ADMIN_ID}:20240311"]
+
+
+# ---------------------------------------------------------------- only what is new is rendered; pages
+
+
+def reminder_renders(chat) -> list[str]:
+    return [r.name for r in chat.renders if r.name.startswith("reminders/")]
+
+
+async def test_a_scan_renders_only_the_reminders_not_sent_before(app, chat):
+    for user_id in (ALICE, BOB):
+        await approve_creator(app.sessionmaker, user_id, f"号{user_id}")
+    await add_submission(app, ALICE, "黑洞是什么", SubmissionStatus.draft, NOON)
+    seven = END - 7 * DAY + timedelta(hours=14)  # 13:59:59 local: no quiet hours, after the digest's 09:00
+    chat.renders.clear()
+    assert await scan(app, seven) == 3  # the deadline for both, and her idle draft
+    assert sorted(reminder_renders(chat)) == ["reminders/deadline", "reminders/deadline", "reminders/draft_idle"]
+
+    chat.renders.clear()
+    assert await scan(app, seven + timedelta(minutes=15)) == 0
+    assert reminder_renders(chat) == []  # all sent before: nothing rendered
+
+    await approve_creator(app.sessionmaker, CAROL, "新科说")  # a creator approved since
+    chat.renders.clear()
+    assert await scan(app, seven + timedelta(minutes=30)) == 1
+    assert reminder_renders(chat) == ["reminders/deadline"]
+    assert chat.renders[-1].values["drafts"] == [] and "/apply" in chat.renders[-1].text
+    assert await keys(app, Kind.deadline) == sorted(f"deadline:{u}:20240331:7d" for u in (ALICE, BOB, CAROL))
+
+
+async def test_pages_and_batches_of_two_keep_each_creators_drafts_the_last_round_and_the_order(app, chat, monkeypatch):
+    monkeypatch.setattr(jobs, "PAGE", 2)
+    monkeypatch.setattr(jobs, "SENT_BATCH", 2)
+    creators = [ALICE, BOB, CAROL, 1004, 1005]
+    for user_id in creators:
+        await approve_creator(app.sessionmaker, user_id, f"号{user_id}")
+    # drafts in id order across creators: Alice's come before and after Bob's and Carol's
+    titles = {ALICE: ["甲一", "甲二", "甲三"], BOB: ["乙一"], CAROL: ["丙一", "丙二"], 1005: ["戊一"]}
+    for k in range(3):
+        for user_id, mine in titles.items():
+            if k < len(mine):
+                await add_submission(app, user_id, mine[k], SubmissionStatus.draft, NOON)
+    # a revised work whose rounds straddle a page: reminded of its last revise round only
+    last_day = END - DAY + timedelta(hours=8)  # 15:59:59 local on the last day
+    revised = await add_submission(app, BOB, "声音的传播", SubmissionStatus.revise, NOON)
+    async with app.sessionmaker.begin() as session:
+        # round 1: no occasion yet; round 2: its 3-day one; round 3, the last: its 1-day one
+        for number, deadline in ((1, last_day + 10 * DAY), (2, last_day + 2 * DAY), (3, last_day + DAY / 2)):
+            session.add(ReviewRound(submission_id=revised, number=number, opened_at=NOON, status=RoundStatus.decided,
+                                    decision=Verdict.revise, decided_at=NOON, revise_until=deadline))
+    chat.renders.clear()
+    assert await scan(app, last_day) == 4 + 7 + 1  # deadline: 4 with drafts; 7 idle drafts; the revision
+    assert await keys(app, Kind.deadline) == sorted(f"deadline:{u}:20240331:1d" for u in (ALICE, BOB, CAROL, 1005))
+    assert await keys(app, Kind.revise_pending) == [f"revise_pending:{BOB}:sub{revised}:r3:1d"]
+    named = {r.values["drafts"][0].user_id: [d.title for d in r.values["drafts"]] for r in chat.renders
+             if r.name == "reminders/deadline"}
+    assert named == titles
+    # queued creator by creator (ids in order), each one's drafts in id order
+    queued = [(row.chat_id, json.loads(row.payload)["text"]) for row in await rows(app, OutboxMessage,
+                                                                                   order=OutboxMessage.id)]
+    deadlines = [(chat_id, text) for chat_id, text in queued if "申报截止提醒" in text]
+    assert [chat_id for chat_id, _ in deadlines] == [ALICE, BOB, CAROL, 1005]
+    alice = deadlines[0][1]
+    assert alice.index("《甲一》") < alice.index("《甲二》") < alice.index("《甲三》") and "丙一" not in alice
+    chat.renders.clear()
+    assert await scan(app, last_day + timedelta(minutes=15)) == 0
+    assert reminder_renders(chat) == []
 
 
 # ---------------------------------------------------------------- faults
