@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -290,6 +291,8 @@ class OutboxMessage(Base):
     result_message_id: Mapped[int | None] = mapped_column(BigInteger)
     # the broadcast this row is one copy of (its delivery report counts them); sent after notifications
     broadcast_id: Mapped[int | None] = mapped_column(index=True)
+    # queued by a scan for many people (reminders): sent after notifications, before broadcasts' copies
+    bulk: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AuditEntry(Base):

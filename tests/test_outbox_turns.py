@@ -14,10 +14,10 @@ from aiogram.types import BufferedInputFile
 from sqlalchemy import select
 
 from bot.outbox import notify, queue
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, utcnow
 from tests.harness import SENDS, Conversation
 
-A, B, C = 2001, 2002, 2003
+A, B, C, D = 2001, 2002, 2003, 2004
 GAP = 1 / 30
 
 
@@ -138,6 +138,25 @@ async def test_notifications_still_go_before_a_broadcast_s_copies(app):
         await notify(session, [B], "decision B")
     await sender.drain(chat.bot)
     assert [text for *_, text in stamps] == ["decision 1", "decision B", "copy", "decision 2"]
+
+
+async def test_a_scan_s_reminders_wait_behind_notifications_and_go_before_broadcasts(app):
+    """A start-up scan queues reminders for everyone (40,000 at 100,000 creators): an operator's
+    card queued after them must not wait its turn behind all of them."""
+    from bot.services.reminders import Kind, Reminder, send_once
+
+    chat = Conversation(app.dispatcher)
+    sender, _, stamps = paced(app, chat)
+    async with app.sessionmaker.begin() as session:
+        await queue.enqueue_many(session, [(D, {"kind": "message", "text": "群发"})], broadcast=1)
+        for n, to in enumerate((A, B, A)):
+            assert await send_once(session, app.campaign, Reminder(to, Kind.deadline, f"deadline:{to}:{n}", f"提醒{n}",
+                                                                   urgent=True), now=utcnow())
+        await notify(session, [C], "待审核的注册")
+    await sender.drain(chat.bot)
+    assert [text for *_, text in stamps] == ["待审核的注册", "提醒0", "提醒1", "群发", "提醒2"]
+    assert [(r.chat_id, r.bulk, r.status) for r in await rows(app)] == [
+        (D, False, "sent"), (A, True, "sent"), (B, True, "sent"), (A, True, "sent"), (C, False, "sent")]
 
 
 async def test_the_overall_rate_is_kept_across_chats(app):

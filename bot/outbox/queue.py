@@ -30,17 +30,18 @@ _WAITS_FOR_TIME = (OutboxMessage.status == OutboxStatus.held, OutboxMessage.last
 
 async def enqueue_many(session: AsyncSession, messages: Iterable[tuple[int, dict[str, Any]]], *,
                        about: int | None = None, hold_until: datetime | None = None,
-                       now: datetime | None = None, broadcast: int | None = None) -> int:
+                       now: datetime | None = None, broadcast: int | None = None, bulk: bool = False) -> int:
     """Queue (chat_id, payload) pairs in one INSERT (fan-out jobs queue thousands). `about`: the person
     the messages are about (their data goes with them when they erase it). `hold_until`: held until
     then (quiet hours) when it is later than `now`. `broadcast`: the broadcast they are copies of
-    (sent after notifications). Returns how many rows were queued."""
+    (sent after notifications). `bulk`: queued by a scan for many people (reminders): sent after the
+    notifications of people's own actions, before broadcasts. Returns how many rows were queued."""
     now = now or utcnow()
     held = hold_until is not None and hold_until > now
     status, not_before = (OutboxStatus.held, hold_until) if held else (OutboxStatus.pending, now)
     rows = [{"chat_id": chat_id, "payload": json.dumps(payload, ensure_ascii=False), "status": status,
              "about_user_id": about, "parts_sent": 0, "attempts": 0, "not_before": not_before, "created_at": now,
-             "broadcast_id": broadcast}
+             "broadcast_id": broadcast, "bulk": bulk}
             for chat_id, payload in messages]
     if not rows:
         return 0
@@ -65,15 +66,24 @@ async def enqueue(session: AsyncSession, chat_id: int, payload: dict[str, Any], 
     return row.id
 
 
+ORDER = (OutboxMessage.broadcast_id.is_not(None), OutboxMessage.bulk, OutboxMessage.id)  # see `due`, `lane`
+
+
+def lane(row: OutboxMessage) -> tuple[bool, bool, int]:
+    """A row's place in `ORDER`, for rows at hand."""
+    return row.broadcast_id is not None, row.bulk, row.id
+
+
 async def due(session: AsyncSession, now: datetime, limit: int = 50,
               skip_chats: Collection[int] = ()) -> list[OutboxMessage]:
-    """The next rows to send: notifications first (a decision is not queued behind a broadcast),
-    then broadcasts' copies, each in the order they were queued. `skip_chats`: not these chats'
+    """The next rows to send: notifications first (a decision is not queued behind a broadcast, nor
+    behind a scan's reminders to everyone), then reminders, then broadcasts' copies, each in the
+    order they were queued (`ORDER`). `skip_chats`: not these chats'
     (the sender has rows of theirs at hand already)."""
     query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now)
     if skip_chats:
         query = query.where(OutboxMessage.chat_id.not_in(list(skip_chats)))
-    query = query.order_by(OutboxMessage.broadcast_id.is_not(None), OutboxMessage.id).limit(limit)
+    query = query.order_by(*ORDER).limit(limit)
     return list((await session.execute(query)).scalars())
 
 

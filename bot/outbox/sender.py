@@ -152,10 +152,9 @@ class _Chat:
     delivery: _Delivery | None = None
 
     @property
-    def order(self) -> tuple[bool, int]:
-        """Its next row's place in the queue: notifications first, then by id (as `queue.due`)."""
-        row = self.delivery.row if self.delivery is not None else self.rows[0]
-        return row.broadcast_id is not None, row.id
+    def order(self) -> tuple[bool, bool, int]:
+        """Its next row's place in the queue (as `queue.due`: notifications, reminders, broadcasts)."""
+        return queue.lane(self.delivery.row if self.delivery is not None else self.rows[0])
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,9 @@ async def send_once(session: AsyncSession, campaign: Campaign, reminder: Reminde
     # with a fixed clock (tests, a late start-up scan) holds exactly what falls in quiet hours
     payload = {"kind": MESSAGE, "text": reminder.text, "attachments": [],
                "reply_markup": reminder.markup.model_dump(mode="json", exclude_none=True) if reminder.markup else None}
-    await queue.enqueue_many(session, [(reminder.user_id, payload)], about=reminder.user_id, hold_until=hold, now=now)
+    # bulk: a scan queues reminders for everyone at once; the notifications of people's own actions go first
+    await queue.enqueue_many(session, [(reminder.user_id, payload)], about=reminder.user_id, hold_until=hold, now=now,
+                             bulk=True)
     return True
 
 
