@@ -10,7 +10,7 @@ import aiogram.dispatcher.event.telegram as telegram_observer
 import pytest
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
-from aiogram.filters.callback_data import CallbackQueryFilter
+from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.types import CallbackQuery, Chat, Message, User
 
 from bot.callbacks import MenuCB, Pressed, Section
@@ -122,6 +122,13 @@ def test_a_pinned_first_field_narrows_the_key_and_anything_else_keeps_the_prefix
     other = Router()
     other.callback_query.register(lambda c: None, MenuCB.filter(F.section != Section.academy))  # not an equality
     assert press_keys(other) == frozenset({"m"})
+
+    class Semi(CallbackData, prefix="semi", sep=";"):
+        n: int
+
+    other_separator = Router()
+    other_separator.callback_query.register(lambda c: None, Semi.filter())
+    assert press_keys(other_separator) is None  # DataPrefix reads up to ":": no index for it
 
     open_ended = Router()
     open_ended.callback_query.register(lambda c: None)  # takes any press

@@ -71,6 +71,9 @@ def press_keys(router: Router) -> frozenset[str] | None:
     None when one of them takes a press by some other filter (or by none): any press may be its."""
     found: set[str] = set()
     for handler in router.callback_query.handlers:
+        kinds = [f.callback for f in handler.filters or () if isinstance(f.callback, CallbackQueryFilter | Pressed)]
+        if any(kind.__separator__ != ":" for f in kinds for kind in _kinds(f)):
+            return None  # DataPrefix reads the data up to ":"
         mine = {key for f in handler.filters or () for key in _press_keys(f.callback)}
         if not mine:
             return None
@@ -81,6 +84,10 @@ def press_keys(router: Router) -> frozenset[str] | None:
             return None
         found |= theirs
     return frozenset(found)
+
+
+def _kinds(callback: CallbackQueryFilter | Pressed) -> tuple[type[CallbackData], ...]:
+    return callback.kinds if isinstance(callback, Pressed) else (callback.callback_data,)
 
 
 def _press_keys(callback: object) -> set[str]:
