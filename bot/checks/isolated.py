@@ -104,11 +104,15 @@ def _stopped(name: str, category: Category, campaign: Campaign, budget: Budget, 
 
 def _start(path: Path, name: str, category: Category, campaign: Campaign, declared: Mapping[str, Any] | None,
            files_only: bool, budget: Budget) -> tuple[Any, Connection]:
+    return _spawn(_child, (str(path), name, category, campaign, dict(declared) if declared else None, files_only,
+                           budget.memory_mb))
+
+
+def _spawn(target: Any, args: tuple) -> tuple[Any, Connection]:
+    """A child forked from the server, running target(send, *args); returns it and the receiving end."""
     ctx = _ctx()
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, daemon=True,
-                       args=(send, str(path), name, category, campaign, dict(declared) if declared else None,
-                             files_only, budget.memory_mb))
+    proc = ctx.Process(target=target, daemon=True, args=(send, *args))
     # the child needs nothing of our __main__ (pytest, the kepubot script, a REPL): without this it
     # would run the main script again in every child, or fail on one that has no file ("<stdin>")
     main = sys.modules["__main__"]
@@ -149,6 +153,13 @@ async def check_isolated(path: str | Path, category: Category, campaign: Campaig
     path = Path(path)
     name = name or path.name
     proc, receive = _start(path, name, category, campaign, declared, files_only, budget)
+    timed_out = not await _answered(receive, budget.seconds)
+    return _finish(proc, receive, name, category, campaign, budget, timed_out)
+
+
+async def _answered(receive: Connection, seconds: float) -> bool:
+    """Wait, without blocking the event loop or using its executor, for the child's answer (or EOF
+    when it died); False when `seconds` passed first."""
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
 
@@ -156,15 +167,53 @@ async def check_isolated(path: str | Path, category: Category, campaign: Campaig
         if not ready.done():
             ready.set_result(None)
 
-    loop.add_reader(receive.fileno(), readable)  # a result, or EOF when the child died
+    loop.add_reader(receive.fileno(), readable)
     try:
-        await asyncio.wait_for(ready, budget.seconds)
-        timed_out = False
+        await asyncio.wait_for(ready, seconds)
+        return True
     except TimeoutError:
-        timed_out = True
+        return False
     finally:
         loop.remove_reader(receive.fileno())
-    return _finish(proc, receive, name, category, campaign, budget, timed_out)
+
+
+class ApartFailed(Exception):
+    """`run_apart`'s child did not answer: out of time or memory, or crashed (the reason is the text)."""
+
+
+def _call(conn: Connection, fn: Any, args: tuple, kwargs: dict[str, Any], memory_mb: int) -> None:
+    try:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        conn.send(("ok", fn(*args, **kwargs)))
+    except BaseException as exc:  # noqa: BLE001 - the parent gets one answer
+        conn.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
+    finally:
+        conn.close()
+
+
+async def run_apart(fn: Any, *args: Any, budget: Budget = Budget(), **kwargs: Any) -> Any:
+    """fn(*args, **kwargs) in a child forked from the same server, for work that would otherwise
+    hold the event loop (CPU in Python) or keep its memory in the bot; its result (pickled back), or
+    ApartFailed. `fn` is a module-level function (the child finds it by name)."""
+    proc, receive = _spawn(_call, (fn, args, kwargs, budget.memory_mb))
+    if not await _answered(receive, budget.seconds):
+        proc.kill()
+        proc.join(5)
+        receive.close()
+        raise ApartFailed(f"no answer within {budget.seconds:g} s")
+    try:
+        kind, payload = receive.recv()
+    except (EOFError, OSError):
+        kind, payload = "error", "the child died without an answer (memory, or a crash)"
+    finally:
+        receive.close()
+    proc.join(5)  # it has answered: it is leaving
+    if kind != "ok":
+        raise ApartFailed(payload)
+    return payload
 
 
 def check_isolated_sync(path: str | Path, category: Category, campaign: Campaign,

@@ -90,7 +90,7 @@ def registration_form(campaign: Campaign) -> Form:
         except IllegalTransition:  # approved meanwhile (a correction form opened before)
             return Done(turn.texts.render("registration/not_editable"))
         subject = campaign.subject_type(reg.subject_type)
-        document = recommendation_form.build(values, needs_seal=subject.needs_seal)
+        document = await recommendation_form.build_apart(values, needs_seal=subject.needs_seal)
         await turn.bot.send_document(turn.chat_id, BufferedInputFile(document, filename=form_filename(values)),
                                      caption=turn.texts.render("registration/form_caption"))
         return Done(turn.texts.render("registration/next_steps", needs_seal=subject.needs_seal,

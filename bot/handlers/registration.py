@@ -127,7 +127,7 @@ async def notify_staff(session: AsyncSession, texts: Texts, campaign: Campaign, 
     kb.button(text=texts.label("registration.approve"), callback_data=RegCB(id=reg.id, action=RegAction.approve).pack())
     kb.button(text=texts.label("registration.reject"), callback_data=RegCB(id=reg.id, action=RegAction.reject).pack())
     subject = campaign.subject_type(reg.subject_type)
-    document = BufferedInputFile(recommendation_form.build(values, needs_seal=subject.needs_seal),
+    document = BufferedInputFile(await recommendation_form.build_apart(values, needs_seal=subject.needs_seal),
                                  filename=form_filename(values))
     attachments: list = [("document", document)]
     if card.experience_file:

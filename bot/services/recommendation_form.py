@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import io
+import logging
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 LAYOUT = Path(__file__).resolve().parents[2] / "content" / "templates" / "recommendation_form.toml"
 FONT = "宋体"
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -44,6 +46,20 @@ def _write(cell, text: str, *, bold: bool = False, align: str | None = None, siz
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
         elif align == "right":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+
+
+async def build_apart(values: dict[str, Any], *, needs_seal: bool = True) -> bytes:
+    """`build` in a child process (bot/checks/isolated.py `run_apart`): a form is about 46 ms of
+    python-docx in Python that would hold the event loop for everyone (ten per /pending: half a
+    second), and python-docx with lxml and a form's leftovers are 14 MiB the bot would keep
+    (bench/bench_scale.py). When the child cannot make it, it is made here."""
+    from bot.checks.isolated import ApartFailed, run_apart
+
+    try:
+        return await run_apart(build, dict(values), needs_seal=needs_seal)
+    except ApartFailed as exc:
+        log.warning("recommendation form made in the bot's own process: the child failed (%s)", exc)
+        return build(values, needs_seal=needs_seal)
 
 
 def build(values: dict[str, Any], *, needs_seal: bool = True) -> bytes:
