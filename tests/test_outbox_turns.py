@@ -8,6 +8,7 @@ the fake Telegram answers is stamped with the clock's time, so the pacing is ass
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from aiogram.types import BufferedInputFile
@@ -185,6 +186,31 @@ async def test_a_429_for_one_chat_does_not_hold_up_the_others(app):
     first, second = await rows(app)
     assert (first.status, first.attempts, first.parts_sent) == ("pending", 0, 0)  # waits as Telegram said
     assert second.status == "sent" and [text for *_, text in stamps] == ["B1"]
+
+
+async def test_a_chat_s_rows_wait_for_one_that_failed_and_then_go_in_order(app):
+    """A server error sends A1 back for a later try: A2 and A3 must not overtake it (a creator
+    would read 已通过 before 请修改), while B's message goes."""
+    from sqlalchemy import update
+
+    chat = Conversation(app.dispatcher)
+    sender, _, stamps = paced(app, chat)
+    async with app.sessionmaker.begin() as session:
+        for n in (1, 2, 3):
+            await notify(session, [A], f"A{n}")
+        await notify(session, [B], "B1")
+    chat.tg.fail_next["sendMessage"] = {"status": 502, "body": {"ok": False, "error_code": 502,
+                                                                "description": "Bad Gateway"}}
+    await sender.drain(chat.bot)
+    assert [text for *_, text in stamps] == ["B1"]
+    assert [(r.chat_id, r.status, r.attempts) for r in await rows(app)] == [
+        (A, "pending", 1), (A, "pending", 0), (A, "pending", 0), (B, "sent", 0)]
+    async with app.sessionmaker.begin() as session:  # A1's back-off is over
+        await session.execute(update(OutboxMessage).where(OutboxMessage.chat_id == A)
+                              .values(not_before=utcnow() - timedelta(seconds=1)))
+    await sender.drain(chat.bot)
+    assert [text for *_, text in stamps] == ["B1", "A1", "A2", "A3"]
+    assert [m.text for m in chat.tg.sent[A]] == ["A1", "A2", "A3"]
 
 
 async def test_a_stop_in_the_middle_of_a_card_keeps_the_parts_that_went(app):

@@ -78,9 +78,15 @@ async def due(session: AsyncSession, now: datetime, limit: int = 50,
               skip_chats: Collection[int] = ()) -> list[OutboxMessage]:
     """The next rows to send: notifications first (a decision is not queued behind a broadcast, nor
     behind a scan's reminders to everyone), then reminders, then broadcasts' copies, each in the
-    order they were queued (`ORDER`). `skip_chats`: not these chats'
-    (the sender has rows of theirs at hand already)."""
-    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now)
+    order they were queued (`ORDER`). `skip_chats`: not these chats' (the sender has rows of theirs
+    at hand already). Nor a chat one of whose rows waits to be tried again: each chat's rows go in
+    order."""
+    # a chat whose message waits for a later try (a server error, a 429) gets nothing else meanwhile:
+    # its messages arrive in order (an approval must not come before the request for a correction)
+    retrying = select(OutboxMessage.chat_id).where(OutboxMessage.status == OutboxStatus.pending,
+                                                   OutboxMessage.not_before > now)
+    query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.not_before <= now,
+                                        OutboxMessage.chat_id.not_in(retrying))
     if skip_chats:
         query = query.where(OutboxMessage.chat_id.not_in(list(skip_chats)))
     query = query.order_by(*ORDER).limit(limit)

@@ -139,6 +139,7 @@ class _Delivery:
     parts: list[Part] = field(default_factory=list)
     result_id: int | None = None
     done: int = field(init=False)
+    retrying: bool = False  # it failed and waits for a later try: the chat's next rows wait for it
 
     def __post_init__(self) -> None:
         self.done = self.row.parts_sent
@@ -294,6 +295,8 @@ class OutboxSender:
                 if state.delivery is not None:
                     fetched_since_send, stepping = False, state.delivery
                     if await self._step(bot, state.delivery):
+                        if state.delivery.retrying:  # its later rows wait for it (queue.due skips the chat)
+                            state.rows.clear()
                         state.delivery = None
                     stepping = None
                 if state.delivery is None and not state.rows:
@@ -401,6 +404,8 @@ class OutboxSender:
                 await _tell_failure(session, delivery.payload)
             elif await queue.retry(session, row, failure.error, failure.retry_after) is OutboxStatus.failed:
                 await _tell_failure(session, delivery.payload)
+            else:
+                delivery.retrying = True
 
     async def _put_back(self, deliveries: list[_Delivery]) -> None:
         """Rows left half-sent by a stop go back to pending with the parts that went recorded, while
