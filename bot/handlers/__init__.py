@@ -6,9 +6,11 @@ person)."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from enum import Enum
 
 from aiogram import Router
+from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.types import BotCommand
@@ -69,21 +71,32 @@ def press_keys(router: Router) -> frozenset[str] | None:
     CallbackData prefix (`mw`), or the prefix and a value of the data's first field when the
     handler's rule pins that field (`m:cats` for `MenuCB.filter(F.section == Section.categories)`).
     None when one of them takes a press by some other filter (or by none): any press may be its."""
+    return _tree_keys(router, "callback_query", _handler_press_keys)
+
+
+def _tree_keys(router: Router, observer: str, keys_of: Callable[[HandlerObject], set[str] | None]
+               ) -> frozenset[str] | None:
+    """The union of `keys_of` over the observer's handlers in the router and its sub-routers; None
+    as soon as one handler has none (it may take any event)."""
     found: set[str] = set()
-    for handler in router.callback_query.handlers:
-        kinds = [f.callback for f in handler.filters or () if isinstance(f.callback, CallbackQueryFilter | Pressed)]
-        if any(kind.__separator__ != ":" for f in kinds for kind in _kinds(f)):
-            return None  # DataPrefix reads the data up to ":"
-        mine = {key for f in handler.filters or () for key in _press_keys(f.callback)}
+    for handler in getattr(router, observer).handlers:
+        mine = keys_of(handler)
         if not mine:
             return None
         found |= mine
     for sub in router.sub_routers:
-        theirs = press_keys(sub)
+        theirs = _tree_keys(sub, observer, keys_of)
         if theirs is None:
             return None
         found |= theirs
     return frozenset(found)
+
+
+def _handler_press_keys(handler: HandlerObject) -> set[str] | None:
+    kinds = [f.callback for f in handler.filters or () if isinstance(f.callback, CallbackQueryFilter | Pressed)]
+    if any(kind.__separator__ != ":" for f in kinds for kind in _kinds(f)):
+        return None  # DataPrefix reads the data up to ":"
+    return {key for f in handler.filters or () for key in _press_keys(f.callback)}
 
 
 def _kinds(callback: CallbackQueryFilter | Pressed) -> tuple[type[CallbackData], ...]:
@@ -130,24 +143,18 @@ def message_commands(router: Router) -> frozenset[str] | None:
     """The commands (lower case, without the slash) of every message handler of the router and
     its sub-routers; None when one of them takes a message by some other filter (a state, a file,
     any text) or a command by a pattern or another prefix: then any message may be its."""
-    found: set[str] = set()
-    for handler in router.message.handlers:
-        mine: set[str] = set()
-        for f in handler.filters or ():
-            if isinstance(f.callback, Command):
-                names = _command_names(f.callback)
-                if names is None:
-                    return None
-                mine |= names
-        if not mine:
-            return None
-        found |= mine
-    for sub in router.sub_routers:
-        theirs = message_commands(sub)
-        if theirs is None:
-            return None
-        found |= theirs
-    return frozenset(found)
+    return _tree_keys(router, "message", _handler_commands)
+
+
+def _handler_commands(handler: HandlerObject) -> set[str] | None:
+    mine: set[str] = set()
+    for f in handler.filters or ():
+        if isinstance(f.callback, Command):
+            names = _command_names(f.callback)
+            if names is None:
+                return None
+            mine |= names
+    return mine
 
 
 def _command_names(command: Command) -> set[str] | None:
