@@ -217,10 +217,13 @@ def fill_submission(block: Block, uid: int, ids: Ids, rng: random.Random, cats, 
     else:
         rnd_status = "decided"
     decided_at = updated if rnd_status == "decided" else None
-    block.rows[ReviewRound].append({
+    rnd_row = {
         "id": rid, "submission_id": sid, "number": 1, "status": rnd_status, "opened_at": opened,
         "decision": VERDICT.get(status), "decision_message": "感谢投稿。" if decided_at else None,
-        "decided_by": operator if decided_at else None, "decided_at": decided_at, "revise_until": None})
+        "decided_by": operator if decided_at else None, "decided_at": decided_at, "revise_until": None,
+        # the round's counters of its assignments (as rounds.count_assignment keeps them), filled below
+        "active_count": 0, "assigned_count": 0, "done_count": 0, "left_at": None, "reviewed_at": None}
+    block.rows[ReviewRound].append(rnd_row)
     rpath = [(None, "waiting")] if rnd_status == "waiting" else [(None, "reviewing")]
     if rnd_status in ("decided", "stopped"):
         rpath.append(("reviewing", rnd_status))
@@ -239,6 +242,13 @@ def fill_submission(block: Block, uid: int, ids: Ids, rng: random.Random, cats, 
         block.rows[ReviewAssignment].append({
             "id": aid, "round_id": rid, "reviewer_id": reviewer, "status": a_status, "assigned_at": opened,
             "due_at": opened + timedelta(days=14), "closed_at": closed, "decline_reason": None})
+        rnd_row["active_count"] += a_status in ("assigned", "submitted")
+        rnd_row["assigned_count"] += a_status == "assigned"
+        rnd_row["done_count"] += a_status == "submitted"
+        if a_status == "submitted":
+            rnd_row["reviewed_at"] = max(filter(None, (rnd_row["reviewed_at"], closed)))
+        elif a_status != "assigned":
+            rnd_row["left_at"] = max(filter(None, (rnd_row["left_at"], closed)))
         apath = [(None, "assigned")] + ([("assigned", a_status)] if a_status != "assigned" else [])
         block.audit("review_assignments", aid, apath, opened, reviewer, step / 2)
         if a_status == "submitted":

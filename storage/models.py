@@ -331,6 +331,13 @@ class ReviewRound(Base):
     decided_by: Mapped[int | None] = mapped_column(BigInteger)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revise_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # 修改后再审: the next round's deadline
+    # its assignments, counted as they change (rounds.count_assignment, from transitions.transition), so
+    # the operators' queue reads the round instead of grouping every open round's assignments
+    active_count: Mapped[int] = mapped_column(default=0, server_default="0")  # assigned or submitted
+    assigned_count: Mapped[int] = mapped_column(default=0, server_default="0")  # still reviewing
+    done_count: Mapped[int] = mapped_column(default=0, server_default="0")  # reviews in
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when a reviewer last left it (declined …)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the last review came in
 
 
 class ReviewAssignment(Base):

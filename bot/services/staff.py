@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Inquiry, Registration, ReviewAssignment, ReviewRound, Submission, SubmissionFile
+from storage.models import Inquiry, Registration, ReviewRound, Submission, SubmissionFile
 from storage.statuses import (
-    AssignmentStatus,
     FileStatus,
     InquiryStatus,
     RegistrationStatus,
@@ -40,15 +39,12 @@ async def waiting(session: AsyncSession, reviewers: int = 2) -> Waiting:
                         Submission.status != SubmissionStatus.withdrawn).scalar_subquery())
     questions = (select(func.count()).select_from(Inquiry).where(Inquiry.status == InquiryStatus.open)
                  .scalar_subquery())
-    open_asg = (select(ReviewAssignment.id).where(ReviewAssignment.round_id == ReviewRound.id,
-                                                  ReviewAssignment.status == AssignmentStatus.assigned).exists())
-    reviewed = (select(func.count()).select_from(ReviewAssignment)
-                .where(ReviewAssignment.round_id == ReviewRound.id, ReviewAssignment.status == AssignmentStatus.submitted)
-                .scalar_subquery())
+    # the round's own counters (rounds.count_assignment): no open assignment, enough reviews in
     rounds = (select(func.count()).select_from(ReviewRound).join(Submission)
               .where(Submission.status.in_([SubmissionStatus.submitted, SubmissionStatus.under_review]),
                      (ReviewRound.status == RoundStatus.waiting)
-                     | ((ReviewRound.status == RoundStatus.reviewing) & ~open_asg & (reviewed >= reviewers)))
+                     | ((ReviewRound.status == RoundStatus.reviewing) & (ReviewRound.assigned_count == 0)
+                        & (ReviewRound.done_count >= reviewers)))
               .scalar_subquery())
     row = (await session.execute(select(registrations, big_files, questions, rounds))).one()
     return Waiting(*row)

@@ -197,4 +197,8 @@ async def transition(session: AsyncSession,
     session.add(entry)
     if isinstance(obj, Submission):
         obj.status_at = entry.at  # what /submissions sorts by, without reading the audit
+    elif isinstance(obj, ReviewAssignment):
+        from bot.services.rounds import count_assignment  # rounds changes statuses through here
+
+        await count_assignment(session, obj, current, to, entry.at)  # what the operators' queue reads
     return entry
