@@ -199,7 +199,13 @@ async def run_apart(fn: Any, *args: Any, budget: Budget = Budget(), **kwargs: An
     hold the event loop (CPU in Python) or keep its memory in the bot; its result (pickled back), or
     ApartFailed. `fn` is a module-level function (the child finds it by name)."""
     proc, receive = _spawn(_call, (fn, args, kwargs, budget.memory_mb))
-    if not await _answered(receive, budget.seconds):
+    try:
+        answered = await _answered(receive, budget.seconds)
+    except BaseException:  # cancelled: the child's work is wanted no more
+        proc.kill()
+        receive.close()
+        raise
+    if not answered:
         proc.kill()
         proc.join(5)
         receive.close()

@@ -3,7 +3,6 @@ one table with the same rows and labels, and places for the signature, seals and
 
 from __future__ import annotations
 
-import gc
 import io
 import logging
 import tomllib
@@ -65,24 +64,9 @@ async def build_apart(values: dict[str, Any], *, needs_seal: bool = True) -> byt
 def build(values: dict[str, Any], *, needs_seal: bool = True) -> bytes:
     """The filled form as .docx bytes. `values` are the registration's answers (FIELDS);
     `needs_seal` is the subject type's (campaign.toml): only a unit seals, so a team's or an
-    individual's form has no place for the unit's seal."""
-    # python-docx's document is a web of reference cycles (package, parts, relationships) holding
-    # ~5 MiB of parsed XML: left to the collector, which seldom runs a full pass in a bot holding
-    # 100,000 creators' rows, each /pending's 10 forms stayed until 40-60 MiB had piled up
-    # (bench/bench_scale.py). The collector waits while it is built (no automatic pass promotes it
-    # to the old generation meanwhile), then a young-generation pass (about 2 ms) frees it at once.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        data = _build(values, needs_seal)
-    finally:
-        if enabled:
-            gc.enable()
-    gc.collect(1)
-    return data
-
-
-def _build(values: dict[str, Any], needs_seal: bool) -> bytes:
+    individual's form has no place for the unit's seal. The bot makes it in a child process
+    (`build_apart`); python-docx's documents are webs of reference cycles that would stay in the
+    bot's memory until a full collection."""
     from docx import Document
     from docx.enum.table import WD_ROW_HEIGHT_RULE, WD_TABLE_ALIGNMENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
