@@ -222,6 +222,7 @@ async def run(settings: Settings, *, intake: bool = True) -> None:
             await poll(bot, inbox_runner, allowed)
     finally:
         sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)  # its clean stop frees the outbox's lease
         await inbox_runner.stop()
         scheduler.shutdown(wait=False)
         await bot.session.close()

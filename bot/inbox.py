@@ -35,6 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services import inbox
+from bot.waiting import within
 from storage.db import write
 from storage.models import utcnow
 from storage.statuses import InboxStatus
@@ -247,10 +248,7 @@ class Inbox:
                 self.queue.put_nowait(one)
             if len(claimed) < free:
                 self.wake.clear()  # nothing more due now: wait for new updates or a finished one
-                try:
-                    await asyncio.wait_for(self.wake.wait(), 1.0)
-                except TimeoutError:
-                    pass
+                await within(1.0, self.wake.wait())
             elif free <= 0:
                 self.wake.clear()
                 await self.wake.wait()

@@ -127,7 +127,29 @@ async def app(settings: Settings):
     application = build_app(settings)
     application.dispatcher["outbox"].per_chat_interval = 0  # no pacing in conversation tests
     yield application
+    await _end_left_tasks()
     await application.close()
+
+
+async def _end_left_tasks(seconds: float = 10.0) -> None:
+    """Tasks a test left running (a sender, an inbox, a check) are cancelled before the database
+    goes. One that does not end fails the test with its stack and is left behind, where
+    pytest-asyncio's own clean-up would wait for it for ever (a CI run hung so once)."""
+    import asyncio
+    import io
+
+    left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in left:
+        task.cancel()
+    if not left:
+        return
+    _, stuck = await asyncio.wait(left, timeout=seconds)
+    if stuck:
+        stacks = io.StringIO()
+        for task in stuck:
+            task.print_stack(file=stacks)
+            asyncio.tasks._unregister_task(task)  # out of the loop's clean-up, which would wait for it
+        pytest.fail(f"{len(stuck)} task(s) still running {seconds:.0f} s after being cancelled:\n{stacks.getvalue()}")
 
 
 @pytest.fixture

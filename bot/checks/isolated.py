@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from bot.checks import messages as msg
 from bot.checks.core import check, problem_report
 from bot.checks.report import Report
+from bot.waiting import within
 
 if TYPE_CHECKING:
     from bot.campaign import Campaign, Category
@@ -169,10 +170,7 @@ async def _answered(receive: Connection, seconds: float) -> bool:
 
     loop.add_reader(receive.fileno(), readable)
     try:
-        await asyncio.wait_for(ready, seconds)
-        return True
-    except TimeoutError:
-        return False
+        return await within(seconds, ready)
     finally:
         loop.remove_reader(receive.fileno())
 

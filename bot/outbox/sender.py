@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox import lease, queue
 from bot.outbox.payloads import COPY, MEDIA, MESSAGE
+from bot.waiting import within
 from storage.models import OutboxMessage, utcnow
 from storage.statuses import OutboxStatus
 
@@ -245,10 +246,7 @@ class OutboxSender:
                 except Exception:  # a database hiccup must not stop deliveries for good
                     log.exception("outbox sender failed; retrying")
                 self.woken.clear()
-                try:
-                    await asyncio.wait_for(self.woken.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
+                await within(1.0, self.woken.wait())
         finally:
             keeper.cancel()
             try:

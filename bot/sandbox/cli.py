@@ -14,6 +14,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from bot.waiting import within
+
 from .client import SandboxClient, SandboxError, inline_buttons
 from .emulator import FloodLimits
 from .htmltext import render_terminal
@@ -183,9 +185,7 @@ class BotProcess:
             return
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout)
-        except TimeoutError:
+        if not await within(timeout, proc.wait()):
             proc.kill()
             await proc.wait()
 

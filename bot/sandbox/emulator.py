@@ -34,6 +34,8 @@ from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout
 
+from bot.waiting import within
+
 from . import media
 from .htmltext import EntityParseError, parse_html, strip_text, utf16_len
 
@@ -105,9 +107,7 @@ class _Pulse:
         self._event = asyncio.Event()
 
     async def wait(self, timeout: float) -> None:
-        event = self._event
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(event.wait(), max(timeout, 0))
+        await within(timeout, self._event.wait())
 
 
 @dataclass
