@@ -19,6 +19,7 @@ from bot.jobs import academy as academy_jobs
 from bot.jobs import outbox as outbox_jobs
 from bot.jobs import reminders as jobs
 from bot.services.reminders import Kind, Reminder, send_once, set_enabled
+from bot.services.transitions import transition
 from bot.services.users import upsert_user
 from storage.models import (
     Inquiry,
@@ -235,11 +236,12 @@ async def test_a_review_due_soon_then_overdue_goes_to_the_reviewer_and_overdue_i
     due = datetime(2024, 3, 12, 4, 0, tzinfo=UTC)  # 12:00 local
     sub_id = await add_submission(app, ALICE, "细胞的秘密", SubmissionStatus.under_review, NOON)
     round_id = await _round(app, sub_id, status=RoundStatus.reviewing)
-    async with app.sessionmaker.begin() as session:
-        await upsert_user(session, REVIEWER, first_name="评审")
-        await session.flush()
-        session.add(ReviewAssignment(round_id=round_id, reviewer_id=REVIEWER, status=AssignmentStatus.assigned,
-                                     assigned_at=NOON, due_at=due))
+    async with app.sessionmaker.begin() as session:  # both reviewers on it (through transition: the counters)
+        for reviewer, until in ((REVIEWER, due), (REVIEWER + 1, due + 30 * DAY)):
+            await upsert_user(session, reviewer, first_name="评审")
+            await session.flush()
+            await transition(session, ReviewAssignment(round_id=round_id, reviewer_id=reviewer, assigned_at=NOON,
+                                                       due_at=until), AssignmentStatus.assigned, actor_id=None, now=NOON)
     assert await scan(app, due - 2 * DAY - timedelta(minutes=1)) == 0
     assert await scan(app, due - 2 * DAY) == 1
     assert await scan(app, due - DAY) == 0
@@ -252,7 +254,7 @@ async def test_a_review_due_soon_then_overdue_goes_to_the_reviewer_and_overdue_i
     assert len(chat.tg.sent[REVIEWER]) == 2
     digest = (await texts_to(app, chat, ADMIN_ID))[-1]
     assert "逾期未完成的评审：1 份" in digest and "《细胞的秘密》" in digest
-    assert "待分配评审或待决定的评审轮次" not in digest  # one open assignment: nothing to decide yet
+    assert "待分配评审或待决定的评审轮次" not in digest  # both reviewers on it, one late: nothing to assign or decide
 
 
 # ---------------------------------------------------------------- branding and 已标注

@@ -10,13 +10,15 @@ from datetime import timedelta
 
 from sqlalchemy import select, text
 
+from bot.services import rounds as rounds_service
+from bot.services import staff
 from bot.services.rounds import ACTIVE
 from bot.services.transitions import transition
 from storage.db import make_engine
 from storage.migrate import downgrade_async, upgrade_async
 from storage.models import Review, ReviewAssignment, ReviewRound
 from storage.statuses import AssignmentStatus, RoundStatus, SubmissionStatus, Verdict
-from tests.test_rounds import NOW, session, submitted  # noqa: F401 - the session fixture
+from tests.test_rounds import CAMPAIGN, NOW, session, submitted  # noqa: F401 - the session fixture
 
 Asg = AssignmentStatus
 ENDS = (Asg.submitted, Asg.declined, Asg.reassigned, Asg.stopped)
@@ -77,6 +79,51 @@ async def test_the_counters_follow_every_assignment_change(session):  # noqa: F8
     for round_id in rounds:
         assert await stored(session, round_id) == await expected(session, round_id)
     assert {(await stored(session, r))[2] for r in rounds} != {0}  # reviews did come in
+
+
+async def operators_todo(db, round_ids: list[int], wanted: int) -> int:
+    """How many rounds wait for an operator, as the assignments say: short of reviewers (fewer than
+    `wanted` assigned or reviewed), or with every reviewer done."""
+    todo = 0
+    for round_id in round_ids:
+        active, assigned, done, _, _ = await expected(db, round_id)
+        todo += active < wanted or (assigned == 0 and done > 0)
+    return todo
+
+
+async def test_start_counts_what_the_review_queue_lists(session):  # noqa: F811 - the fixture
+    """The operators' /start (and their digest) count the rounds /review_queue lists as short of
+    reviewers or to decide, after any change: also a reviewing round one reviewer declined."""
+    wanted = CAMPAIGN.review.reviewers
+    rng = random.Random(29)
+    rounds, open_ = [], []
+    reviewer = iter(range(7000, 8000))
+    for n in range(5):
+        sub = await submitted(session, title=f"作品{n}")
+        await transition(session, sub, SubmissionStatus.under_review, actor_id=None, now=NOW)
+        rnd = ReviewRound(submission_id=sub.id, number=1, opened_at=NOW)
+        await transition(session, rnd, RoundStatus.reviewing, actor_id=None, now=NOW)
+        rounds.append(rnd.id)
+    declined_short = 0
+    for step in range(50):
+        at = NOW + timedelta(hours=step)
+        if open_ and rng.random() < 0.5:
+            asg = open_.pop(rng.randrange(len(open_)))
+            await close(session, asg, rng.choice(ENDS), at)
+        else:
+            asg = ReviewAssignment(round_id=rng.choice(rounds), reviewer_id=next(reviewer), assigned_at=at,
+                                   due_at=at + timedelta(days=7))
+            await transition(session, asg, Asg.assigned, actor_id=None, now=at)
+            open_.append(asg)
+        await session.flush()
+        todo = await operators_todo(session, rounds, wanted)
+        assert (await staff.waiting(session, wanted)).reviews == todo, step
+        listed = await rounds_service.queue(session, CAMPAIGN, now=at)
+        assert listed.short_total + listed.to_decide_total == todo, step
+        for round_id in rounds:
+            active, _, done, left_at, _ = await expected(session, round_id)
+            declined_short += active < wanted and left_at is not None
+    assert declined_short  # the walk did leave reviewing rounds short after someone left
 
 
 async def test_migration_0020_counts_what_the_rounds_hold(db_url):

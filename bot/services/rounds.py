@@ -72,6 +72,24 @@ OPEN_ROUND = (Rnd.waiting, Rnd.reviewing)
 REVIEWABLE = (Sub.submitted, Sub.under_review)
 
 
+# What the operators' queue lists, from the round's own counters (count_assignment). /review_queue's
+# parts and the count on the operators' /start and in their digest share these, so that they agree.
+def in_review():
+    """A round still open, of a submission still in review (join Submission)."""
+    return and_(ReviewRound.status.in_(OPEN_ROUND), Submission.status.in_(REVIEWABLE))
+
+
+def short_of_reviewers(wanted: int):
+    """Fewer reviewers on it than the campaign wants (none yet, or one declined or was taken off)."""
+    return ReviewRound.active_count < wanted
+
+
+def all_reviews_in(wanted: int):
+    """Reviewers enough, every one of them done: the operators decide."""
+    R = ReviewRound
+    return and_(R.active_count >= wanted, R.assigned_count == 0, R.done_count > 0)
+
+
 # ---------------------------------------------------------------- the item to review
 
 
@@ -443,9 +461,8 @@ async def queue(session: AsyncSession, campaign: Campaign, *, now: datetime, lim
     shown is loaded (at 100,000 creators the whole queue took seconds and hundreds of MB)."""
     A, R, S = ReviewAssignment, ReviewRound, Submission
     wanted = campaign.review.reviewers
-    in_review = and_(R.status.in_(OPEN_ROUND), S.status.in_(REVIEWABLE))
     when = UTCDateTime()
-    rounds = select(R, S.title).join(S, S.id == R.submission_id).where(in_review)
+    rounds = select(R, S.title).join(S, S.id == R.submission_id).where(in_review())
 
     async def part(query, order):
         """The part's count, and its first `limit` rows in `order`."""
@@ -456,18 +473,17 @@ async def queue(session: AsyncSession, campaign: Campaign, *, now: datetime, lim
     # the round's own counters (count_assignment): grouping every open round's assignments took
     # 0.6-1 s at 25,846 open rounds (bench/bench_scale.py)
     left = type_coerce(func.coalesce(R.left_at, R.opened_at), when)
-    short_q = rounds.add_columns(R.active_count, R.done_count, left).where(R.active_count < wanted)
+    short_q = rounds.add_columns(R.active_count, R.done_count, left).where(short_of_reviewers(wanted))
     short_rows, short_total = await part(short_q, (left, R.id))
     short = [ShortRound(rnd.id, rnd.submission_id, rnd.number, title, rnd.status, max(0, wanted - act), dn, since,
                         now - since) for rnd, title, act, dn, since in short_rows]
     last_review = type_coerce(func.coalesce(R.reviewed_at, R.opened_at), when)
-    decide_q = rounds.add_columns(R.done_count, last_review).where(R.active_count >= wanted, R.assigned_count == 0,
-                                                                   R.done_count > 0)
+    decide_q = rounds.add_columns(R.done_count, last_review).where(all_reviews_in(wanted))
     decide_rows, decide_total = await part(decide_q, (last_review, R.id))
     to_decide = [AwaitingDecision(rnd.id, rnd.submission_id, rnd.number, title, dn, since, now - since)
                  for rnd, title, dn, since in decide_rows]
     open_q = (select(A, R, S, User).join(R, R.id == A.round_id).join(S, S.id == R.submission_id)
-              .outerjoin(User, User.id == A.reviewer_id).where(in_review, A.status == Asg.assigned))
+              .outerjoin(User, User.id == A.reviewer_id).where(in_review(), A.status == Asg.assigned))
     open_rows, open_total = await part(open_q, (A.due_at, A.id))
     open_ = [_open(asg, rnd, sub, user, now) for asg, rnd, sub, user in open_rows]
     return ReviewQueue(short=short, open=open_, to_decide=to_decide, short_total=short_total, open_total=open_total,

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services import rounds
 from storage.models import Inquiry, Registration, ReviewRound, Submission, SubmissionFile
 from storage.statuses import (
     FileStatus,
     InquiryStatus,
     RegistrationStatus,
-    RoundStatus,
     SubmissionStatus,
 )
 
@@ -39,12 +39,10 @@ async def waiting(session: AsyncSession, reviewers: int = 2) -> Waiting:
                         Submission.status != SubmissionStatus.withdrawn).scalar_subquery())
     questions = (select(func.count()).select_from(Inquiry).where(Inquiry.status == InquiryStatus.open)
                  .scalar_subquery())
-    # the round's own counters (rounds.count_assignment): no open assignment, enough reviews in
-    rounds = (select(func.count()).select_from(ReviewRound).join(Submission)
-              .where(Submission.status.in_([SubmissionStatus.submitted, SubmissionStatus.under_review]),
-                     (ReviewRound.status == RoundStatus.waiting)
-                     | ((ReviewRound.status == RoundStatus.reviewing) & (ReviewRound.assigned_count == 0)
-                        & (ReviewRound.done_count >= reviewers)))
-              .scalar_subquery())
-    row = (await session.execute(select(registrations, big_files, questions, rounds))).one()
+    # what /review_queue lists as short of reviewers or to decide (the round's own counters)
+    review_rounds = (select(func.count()).select_from(ReviewRound).join(Submission)
+                     .where(rounds.in_review(),
+                            rounds.short_of_reviewers(reviewers) | rounds.all_reviews_in(reviewers))
+                     .scalar_subquery())
+    row = (await session.execute(select(registrations, big_files, questions, review_rounds))).one()
     return Waiting(*row)
