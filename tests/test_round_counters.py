@@ -54,16 +54,22 @@ async def close(db, asg: ReviewAssignment, to: Asg, at) -> None:
     await db.flush()
 
 
+async def reviewing_rounds(db, n: int) -> list[int]:
+    """`n` submissions under review, each with its first round open (the ids of the rounds)."""
+    ids = []
+    for k in range(n):
+        sub = await submitted(db, title=f"作品{k}")
+        await transition(db, sub, SubmissionStatus.under_review, actor_id=None, now=NOW)
+        rnd = ReviewRound(submission_id=sub.id, number=1, opened_at=NOW)
+        await transition(db, rnd, RoundStatus.reviewing, actor_id=None, now=NOW)
+        ids.append(rnd.id)
+    return ids
+
+
 async def test_the_counters_follow_every_assignment_change(session):  # noqa: F811 - the fixture
     rng = random.Random(13)
-    rounds, open_ = [], []
+    rounds, open_ = await reviewing_rounds(session, 6), []
     reviewer = iter(range(5000, 6000))
-    for n in range(6):
-        sub = await submitted(session, title=f"作品{n}")
-        await transition(session, sub, SubmissionStatus.under_review, actor_id=None, now=NOW)
-        rnd = ReviewRound(submission_id=sub.id, number=1, opened_at=NOW)
-        await transition(session, rnd, RoundStatus.reviewing, actor_id=None, now=NOW)
-        rounds.append(rnd.id)
     for step in range(60):
         at = NOW + timedelta(hours=step, minutes=rng.randrange(60))
         if open_ and rng.random() < 0.6:  # an open assignment ends (reviewed, declined, reassigned, stopped)
@@ -96,14 +102,8 @@ async def test_start_counts_what_the_review_queue_lists(session):  # noqa: F811 
     reviewers or to decide, after any change: also a reviewing round one reviewer declined."""
     wanted = CAMPAIGN.review.reviewers
     rng = random.Random(29)
-    rounds, open_ = [], []
+    rounds, open_ = await reviewing_rounds(session, 5), []
     reviewer = iter(range(7000, 8000))
-    for n in range(5):
-        sub = await submitted(session, title=f"作品{n}")
-        await transition(session, sub, SubmissionStatus.under_review, actor_id=None, now=NOW)
-        rnd = ReviewRound(submission_id=sub.id, number=1, opened_at=NOW)
-        await transition(session, rnd, RoundStatus.reviewing, actor_id=None, now=NOW)
-        rounds.append(rnd.id)
     declined_short = 0
     for step in range(50):
         at = NOW + timedelta(hours=step)
