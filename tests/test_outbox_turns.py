@@ -246,6 +246,43 @@ async def test_a_stop_in_the_middle_of_a_card_keeps_the_parts_that_went(app):
     assert (card.status, card.parts_sent) == ("sent", 2)
 
 
+async def test_a_killed_sender_s_card_goes_on_from_the_part_that_went(app):
+    """Killed (no clean stop) while a card's next part waits for its chat's second: the part that went
+    is already recorded, so the next start sends only the rest (before, the document went twice)."""
+    chat = Conversation(app.dispatcher)
+    sender, clock, _ = paced(app, chat)
+    waiting = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        if seconds > 0.5:  # A's second part waits: the process dies here
+            waiting.set()
+            await asyncio.Event().wait()
+        await clock.sleep(seconds)
+
+    async def killed(deliveries) -> None:  # a kill runs no clean-up
+        return None
+
+    sender.sleep, sender._put_back = sleep, killed
+    async with app.sessionmaker.begin() as session:
+        await notify(session, [A], "卡片", attachments=[("document", BufferedInputFile(b"1", filename="表.docx"))])
+    draining = asyncio.create_task(sender.drain(chat.bot))
+    await asyncio.wait_for(waiting.wait(), 10)
+    (card,) = await rows(app)
+    assert (card.status, card.parts_sent) == ("sending", 1)  # what a kill now leaves
+    draining.cancel()
+    try:
+        await draining
+    except asyncio.CancelledError:
+        pass
+    async with app.sessionmaker.begin() as session:  # the next process starts
+        assert await queue.release_stuck(session) == 1
+    sender.sleep = clock.sleep
+    assert await sender.drain(chat.bot) == 1
+    assert [m.method for m in chat.tg.sent[A]] == ["sendDocument", "sendMessage"]  # the document went once
+    (card,) = await rows(app)
+    assert (card.status, card.parts_sent) == ("sent", 2)
+
+
 async def test_a_sender_that_loses_its_lease_finishes_the_card_on_its_way_and_starts_no_other_row(app):
     """The lease is another process's while a card's second part waits for its chat's second: that
     part still goes (the card was claimed; stopping halfway would leave it to be sent again), but the

@@ -361,6 +361,14 @@ class OutboxSender:
         delivery.result_id = getattr(result, "message_id", None)
         delivery.done += 1
         if delivery.done < len(delivery.parts):
+            # recorded now (a short write between a card's parts, a second apart): a process killed
+            # before the next part leaves the row in 'sending' with this, and the next start sends only
+            # the rest instead of the whole card again
+            try:
+                async with self.sessionmaker.begin() as session:
+                    await queue.progress(session, delivery.row.id, delivery.done)
+            except Exception:  # the database is away: the row's end records it (only a kill repeats it)
+                log.warning("outbox: could not record a part of notification %s", delivery.row.id, exc_info=True)
             return False
         await self._finish(delivery, None)
         return True
