@@ -15,12 +15,17 @@ from bot.callbacks import (
     InquiryCB,
     InviteCB,
     MenuCB,
+    ResStaffAction,
+    ResStaffCB,
     ReviewAction,
     ReviewCB,
     Section,
+    TutorAction,
+    TutorCB,
 )
 from bot.render import Texts
 from bot.services.inquiries import InquiryView
+from bot.services.resources import NOBODY_YET
 from bot.services.staff import Waiting
 from bot.services.users import INVITABLE, Person, Role
 
@@ -71,7 +76,10 @@ def staff_lists(texts: Texts, waiting: Waiting) -> list[InlineKeyboardButton]:
     return [button(texts, "staff.pending", MenuCB(section=Section.pending).pack(), n=waiting.registrations),
             button(texts, "staff.bigfiles", MenuCB(section=Section.bigfiles).pack(), n=waiting.big_files),
             button(texts, "staff.questions", MenuCB(section=Section.questions).pack(), n=waiting.questions),
-            button(texts, "staff.reviews", MenuCB(section=Section.review_queue).pack(), n=waiting.reviews)]
+            button(texts, "staff.reviews", MenuCB(section=Section.review_queue).pack(), n=waiting.reviews),
+            button(texts, "staff.tutoring", TutorCB(id=0, action=TutorAction.queue).pack(), n=waiting.tutoring),
+            button(texts, "staff.requests", ResStaffCB(id=0, action=ResStaffAction.page, arg=f"{NOBODY_YET}-0").pack(),
+                   n=waiting.requests)]
 
 
 def questions_list(texts: Texts, questions: Iterable[InquiryView]) -> InlineKeyboardMarkup:

@@ -137,6 +137,32 @@ async def test_operator_start_counts_what_waits_with_a_button_to_each_list(chat,
     assert "待审核" not in empty.text and "m:qs" not in [b["callback_data"] for b in empty.buttons]
 
 
+async def test_operator_start_counts_creators_waiting_for_a_tutor_and_requests_nobody_took(chat, app):
+    """Only a tutor request and a resource request wait: /start counts them with a button each (before,
+    it said 目前没有等待处理的事项 while a creator waited for a tutor)."""
+    from tests.conftest import approve_creator
+    from tests.test_resources import file_request
+
+    await approve_creator(app.sessionmaker, 1001)
+    alice = chat.user(1001, "Alice")
+    await alice.send("/start")
+    await alice.send("/tutor")
+    await alice.send("想请老师看看我的短视频脚本的科学性")  # no tutor yet: it waits for the operators
+    await file_request(alice)
+    boss = chat.user(ADMIN_ID, "Boss")
+    (welcome,) = [m for m in await boss.send("/start") if "欢迎" in m.text]
+    text = plain(welcome.text)
+    assert "等待分配导师的创作者：1 位（/tutoring）" in text and "无人处理的资源对接申请：1 个（/requests）" in text
+    assert "目前没有等待处理的事项" not in text
+    assert "🧑‍🏫 待分配导师 1" in welcome.labels and "🤝 待处理资源对接 1" in welcome.labels
+    await boss.press("待分配导师 1")
+    assert "待分配导师的学员</b>（1 人）" in boss.last_text and "想请老师看看我的短视频脚本的科学性" in boss.last_text
+    await boss.send("/start")
+    await boss.press("待处理资源对接 1")
+    listing = plain(boss.last_text)
+    assert "资源对接需求 · 待处理" in listing and "#1 专家咨询 · 🆕 待处理" in listing and "共 1 条" in listing
+
+
 async def test_open_questions_list_with_a_reply_button_each(chat, app):
     open_ids = await waiting_work(app)
     boss = chat.user(ADMIN_ID, "Boss")

@@ -36,7 +36,7 @@ from bot import notices
 from bot.callbacks import BrandingCB
 from bot.campaign import Campaign
 from bot.render import Texts
-from bot.services import resources, staff, tutoring
+from bot.services import staff
 from bot.services.reminders import Kind, Reminder, confirmed_key, in_quiet_hours, send_once
 from storage.models import Registration, ReminderSent, ReviewAssignment, ReviewRound, Submission
 from storage.statuses import AssignmentStatus, RegistrationStatus, RoundStatus, SubmissionStatus, Verdict
@@ -293,8 +293,7 @@ async def overdue_of(session: AsyncSession, now: datetime) -> Overdue:
 async def digest_of(session: AsyncSession, campaign: Campaign, now: datetime) -> Digest:
     waiting = await staff.waiting(session, campaign.review.reviewers)
     return Digest(waiting.registrations, waiting.big_files, waiting.questions, waiting.reviews,
-                  await tutoring.count_waiting(session), await resources.count_waiting(session),
-                  await overdue_of(session, now))
+                  waiting.tutoring, waiting.requests, await overdue_of(session, now))
 
 
 async def digest(session: AsyncSession, campaign: Campaign, texts: Texts, now: datetime, *,

@@ -47,6 +47,7 @@ FILTERS: dict[str, tuple[Status, ...]] = {
     "all": tuple(Status),
 }
 DEFAULT_FILTER = "act"
+NOBODY_YET = "open"  # what the operators' /start counts: requests nobody has taken
 
 
 class Result(StrEnum):
@@ -201,10 +202,6 @@ async def queue(session: AsyncSession, person: Person, flt: str, *, page: int, s
     return Page(await _views(session, rows), total, page, pages)
 
 
-async def count_waiting(session: AsyncSession) -> int:
-    """Requests nobody handles yet (for an operator's /start, when it counts them)."""
-    return (await session.execute(select(func.count()).select_from(ResourceRequest)
-                                  .where(ResourceRequest.status == Status.open))).scalar_one()
 
 
 async def trail(session: AsyncSession, request_id: int, *, limit: int = 12) -> tuple[list[TrailLine], int]:

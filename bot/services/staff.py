@@ -1,4 +1,4 @@
-"""What waits for the operators: counts for their /start. No aiogram here."""
+"""What waits for the operators: counts for their /start and their daily digest. No aiogram here."""
 
 from __future__ import annotations
 
@@ -7,13 +7,22 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services import rounds
-from storage.models import Inquiry, Registration, ReviewRound, Submission, SubmissionFile
+from bot.services import resources, rounds
+from storage.models import (
+    Inquiry,
+    Registration,
+    ResourceRequest,
+    ReviewRound,
+    Submission,
+    SubmissionFile,
+    Tutorship,
+)
 from storage.statuses import (
     FileStatus,
     InquiryStatus,
     RegistrationStatus,
     SubmissionStatus,
+    TutorshipStatus,
 )
 
 
@@ -23,10 +32,12 @@ class Waiting:
     big_files: int  # files too big to check here, waiting for a check by hand (/bigfiles)
     questions: int  # questions not answered yet (/questions)
     reviews: int = 0  # review rounds waiting for reviewers or for a decision (/review_queue)
+    tutoring: int = 0  # creators waiting for a tutor (/tutoring)
+    requests: int = 0  # resource requests nobody has taken yet (/requests)
 
     @property
     def total(self) -> int:
-        return self.registrations + self.big_files + self.questions + self.reviews
+        return self.registrations + self.big_files + self.questions + self.reviews + self.tutoring + self.requests
 
 
 async def waiting(session: AsyncSession, reviewers: int = 2) -> Waiting:
@@ -44,5 +55,10 @@ async def waiting(session: AsyncSession, reviewers: int = 2) -> Waiting:
                      .where(rounds.in_review(),
                             rounds.short_of_reviewers(reviewers) | rounds.all_reviews_in(reviewers))
                      .scalar_subquery())
-    row = (await session.execute(select(registrations, big_files, questions, review_rounds))).one()
+    tutoring = (select(func.count()).select_from(Tutorship).where(Tutorship.status == TutorshipStatus.waiting)
+                .scalar_subquery())
+    nobody_yet = resources.FILTERS[resources.NOBODY_YET]  # what the /start button opens
+    requests = (select(func.count()).select_from(ResourceRequest).where(ResourceRequest.status.in_(nobody_yet))
+                .scalar_subquery())
+    row = (await session.execute(select(registrations, big_files, questions, review_rounds, tutoring, requests))).one()
     return Waiting(*row)

@@ -548,6 +548,3 @@ async def waiting_queue(session: AsyncSession, *, now: datetime) -> list[Waiting
     return [WaitingItem(t, views[t.creator_id], now - t.created_at) for t in rows]
 
 
-async def count_waiting(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count()).select_from(Tutorship)
-                                  .where(Tutorship.status == Tut.waiting))).scalar_one()
