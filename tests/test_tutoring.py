@@ -341,6 +341,7 @@ async def test_first_message_needs_words_and_cancel_leaves_the_mode(app, chat, a
     assert await rows(app, Tutorship) == []
     await alice.send("想请教选题")
     await alice.send("/cancel")
+    assert alice.rendered("tutoring/left_mode") and "导师仍是您的导师" in alice.last_text  # nothing was lost
     await alice.send("随便说说")  # out of the mode: not relayed
     assert len(await rows(app, TutorMessage)) == 1
     (t,) = await rows(app, Tutorship)
