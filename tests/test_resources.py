@@ -230,6 +230,7 @@ async def test_bad_input_is_explained_and_nothing_is_lost(app, chat, people):
     await alice.press("新建需求")
     await alice.send("随便什么")  # a kind that is not one of the five
     assert alice.rendered("forms/errors/pick_one")
+    assert "请点下方按钮选择一项" in alice.last_text and "拍摄场地" in alice.last.labels  # the buttons again
     await alice.send("拍摄场地")  # typed as on the button: taken
     await alice.send("要场地")  # too short
     assert alice.rendered("forms/errors/too_short")

@@ -810,7 +810,12 @@ def build(forms: Forms) -> Router:
             if fld.verify is not None:
                 await fld.verify(value, turn)
         except Invalid as problem:
-            await message.answer(texts.render(f"forms/errors/{problem.template}", **problem.context))
+            if fld.options(turn.draft.values) and not fld.share_contact:
+                # the answer is one of the buttons: the question again with them, under what was
+                # wrong (those of the question may be far up by now)
+                await ask(turn, error=problem)
+            else:
+                await message.answer(texts.render(f"forms/errors/{problem.template}", **problem.context))
             return
         if fld.share_contact:
             await message.answer(texts.render("forms/noted"), reply_markup=ReplyKeyboardRemove())
