@@ -248,6 +248,8 @@ class RoundAction(StrEnum):
     decide = "decide"  # the decision form
     reassign = "reassign"  # arg: an assignment id (pick who gets it next)
     pick = "pick"  # arg: "<assignment id>-<reviewer id>" (0: the next one found): reassign to them
+    add = "add"  # a round short of reviewers: pick whom to add
+    add_pick = "addto"  # arg: a reviewer id (0: as many as it is short of, found by the system)
 
 
 class RoundCB(Acted, CallbackData, prefix="rd"):

@@ -190,9 +190,17 @@ async def test_a_profile_needs_a_direction_or_a_field_in_words(app, chat, world)
     await bob.press("完成")
     assert "请核对" in bob.last_text  # no field in words either
     await bob.press("保存")
-    assert "请至少选择一项" in bob.last_text and "擅长评审的方向" in bob.last_text  # asked again
+    # asked for the field in words, saying why (before: "pick at least one" on a question marked 选填
+    # that offered 跳过 and said 完成 with nothing chosen was fine)
+    assert bob.rendered("forms/errors/fields_or_other") and "用文字写明您的专业领域" in bob.last_text
+    assert "其他专业领域" in bob.last_text
     async with app.sessionmaker() as session:
         assert (await session.get(ReviewerProfile, R1)).unit == f"研究所{R1}"  # nothing saved
+    await bob.send("天体物理")
+    await bob.press("保存")
+    assert bob.rendered("review/profile_saved")
+    async with app.sessionmaker() as session:
+        assert (await session.get(ReviewerProfile, R1)).other_fields == "天体物理"
 
 
 # ---------------------------------------------------------------- the queue and the card

@@ -269,6 +269,8 @@ async def test_creators_and_reviewers_forging_operator_buttons_are_refused(app, 
               RoundCB(id=rnd.id, action=RoundAction.decide).pack(),
               RoundCB(id=rnd.id, action=RoundAction.reassign, arg=str(asg.id)).pack(),
               RoundCB(id=rnd.id, action=RoundAction.pick, arg=f"{asg.id}-{R3}").pack(),
+              RoundCB(id=rnd.id, action=RoundAction.add).pack(),
+              RoundCB(id=rnd.id, action=RoundAction.add_pick, arg="0").pack(),
               StaffSubCB(id=sub_id, action=StaffAction.open).pack(),
               StaffSubCB(id=sub_id, action=StaffAction.audit, arg="0").pack(),
               StaffSubCB(id=sub_id, action=StaffAction.disqualify).pack(),
@@ -334,6 +336,51 @@ async def test_reassigning_to_the_next_one_found(app, chat, world):
     await boss.press("自动分配")
     assert "新的评审专家：R2004" in plain(boss.last_text)  # R3 has a conflict
     assert (await assignments(app, rnd.id))[R4].status == AssignmentStatus.assigned
+
+
+async def test_a_round_short_of_a_reviewer_gets_one_added_by_an_operator(app, chat, world):
+    """R2 declines and nobody can replace them (R3 has a conflict): the round's card says it is short
+    and offers 增派评审专家 (before: only 查看申报, and "评审到齐后才能做出决定"). With nobody to add,
+    an invitation; once R4 joins, the operator adds them; a forged pick of R3 is refused."""
+    sub_id = world
+    rnd = await round_of(app, sub_id)
+    async with app.sessionmaker.begin() as session:
+        out = await rounds.decline(session, app.campaign, (await assignments(app, rnd.id))[R2].id,
+                                   reviewer_person(R2), "出差，无法按时完成", now=NOW)
+        assert out.replacement is None  # R3: same unit as the creator
+    boss = chat.user(ADMIN_ID, "Admin")
+    await boss.press("", data=RoundCB(id=rnd.id, action=RoundAction.open).pack())
+    assert "还缺 1 位评审专家" in plain(boss.last_text) and "增派评审专家（还缺 1 位）" in " ".join(boss.last.labels)
+    await boss.press("增派评审专家")
+    offer = plain(boss.last_text)
+    assert "目前没有可以增派的评审专家" in offer and "R2003：与申报人同单位" in offer
+    assert any("邀请新的评审专家" in label for label in boss.last.labels)
+
+    async with app.sessionmaker.begin() as session:
+        await make_reviewer(session, app.campaign, R4, "研究所丁")  # joined; the job has not run yet
+    await boss.press("返回评审轮次")
+    await boss.press("增派评审专家")
+    assert "这一轮还缺 1 位评审专家" in plain(boss.last_text)
+    assert any("R2004" in label for label in boss.last.labels) and not any("R2003" in x for x in boss.last.labels)
+    await boss.press("", data=RoundCB(id=rnd.id, action=RoundAction.add_pick, arg=str(R3)).pack())  # forged
+    assert "不能增派 R2003：与申报人同单位" in plain(boss.last_text)
+    assert R3 not in await assignments(app, rnd.id)
+
+    await boss.press("", data=RoundCB(id=rnd.id, action=RoundAction.add).pack())
+    await boss.press("R2004")
+    assert f"已为申报 #{sub_id}（第1轮）增派评审专家：R2004" in plain(boss.last_text)
+    now = await assignments(app, rnd.id)
+    assert now[R4].status == AssignmentStatus.assigned and now[R2].status == AssignmentStatus.declined
+    assert (await audit(app, "review_assignments", now[R4].id))[-1][1:3] == ("assigned", ADMIN_ID)
+    assert any("新的评审任务" in t and "光的折射" in t for t in await outbox_to(app, R4))
+    async with app.sessionmaker() as session:
+        assert (await session.get(ReviewRound, rnd.id)).active_count == 2
+    # full now: no offer on the card, and the old button says so
+    await boss.press("返回评审轮次")
+    assert "还缺" not in plain(boss.last_text) and not any("增派" in x for x in boss.last.labels)
+    await boss.press("", data=RoundCB(id=rnd.id, action=RoundAction.add_pick, arg="0").pack())
+    assert "评审专家已经齐了，无需增派" in plain(boss.last_text)
+    assert len(await assignments(app, rnd.id)) == 3
 
 
 # ---------------------------------------------------------------- /submissions

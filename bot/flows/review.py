@@ -195,7 +195,7 @@ def profile_form(campaign: Campaign) -> Form:
         chosen = [v for v in values.get("fields") or [] if v in known]  # a draft older than the campaign file
         other = values.get("other_fields") or ""
         if not chosen and not other:
-            raise f.Invalid("pick_at_least_one", field="fields")
+            raise f.Invalid("fields_or_other", field="other_fields")
         await reviewers.save_profile(session, campaign, person, fields=chosen, other_fields=other,
                                      unit=values.get("unit") or "")
         pairs = await rounds.assign_waiting(session, campaign, now=turn.now, actor_id=None)

@@ -53,6 +53,7 @@ __all__ = [
     "RoundOpened",
     "ShortRound",
     "assign_waiting",
+    "add_reviewer",
     "assignments_of",
     "decline",
     "item_of",
@@ -206,23 +207,14 @@ async def open_round(session: AsyncSession, campaign: Campaign, sub: Submission,
     return RoundOpened(round=rnd, assigned=chosen, missing=_missing(campaign, rows))
 
 
-def _active_counts():
-    return (select(ReviewAssignment.round_id, func.count().label("n"))
-            .where(ReviewAssignment.status.in_(ACTIVE)).group_by(ReviewAssignment.round_id).subquery())
-
-
 async def assign_waiting(session: AsyncSession, campaign: Campaign, *, now: datetime,
                          actor_id: int | None = None) -> list[tuple[int, int]]:
     """Every open round short of reviewers (waiting, or reviewing with fewer active assignments
     than the campaign wants) gets them where someone eligible exists, oldest round first (the
     loads count what this call assigns). Returns (round id, reviewer id) of each new assignment.
     Called when a reviewer joins or saves a profile, and by a job."""
-    active = _active_counts()
-    short = (select(ReviewRound.id)
-             .join(Submission, Submission.id == ReviewRound.submission_id)
-             .outerjoin(active, active.c.round_id == ReviewRound.id)
-             .where(ReviewRound.status.in_(OPEN_ROUND), Submission.status.in_(REVIEWABLE),
-                    func.coalesce(active.c.n, 0) < campaign.review.reviewers))
+    short = (select(ReviewRound.id).join(Submission, Submission.id == ReviewRound.submission_id)
+             .where(in_review(), short_of_reviewers(campaign.review.reviewers)))  # the round's counters
     ids = list((await session.execute(short)).scalars())
     if not ids:
         return []
@@ -326,6 +318,8 @@ class Reassigned(StrEnum):
     not_reviewer = "not_reviewer"  # `to` does not hold the reviewer role
     conflict = "conflict"  # `to` may not review this work (see ReassignOutcome.conflict)
     on_round = "on_round"  # `to` is or was on this round already
+    full = "full"  # add_reviewer: the round has all the reviewers it wants
+    nobody = "nobody"  # add_reviewer without `to`: nobody eligible was found
 
 
 @dataclass(frozen=True)
@@ -365,6 +359,42 @@ async def reassign(session: AsyncSession, campaign: Campaign, assignment_id: int
     asg.closed_at = now
     new, waiting = await _refill(session, campaign, rnd, now=now, actor_id=staff.id, only=to)
     return ReassignOutcome(Reassigned.done, asg, new_reviewer=new, round_waiting=waiting)
+
+
+async def add_reviewer(session: AsyncSession, campaign: Campaign, round_id: int, staff: Person, *,
+                       to: int | None, now: datetime) -> tuple[Reassigned, list[int], Conflict | None]:
+    """An operator gives a round short of reviewers (waiting, or one left it and nobody eligible was
+    found) `to`, checked as `reassign` checks it, or, without `to`, as many as it is short of by
+    `choose`. Returns the result, the reviewers now on it, and the conflict that refused `to`."""
+    if not can(staff, Action.assign_reviewers):
+        return Reassigned.forbidden, [], None
+    rnd = await session.get(ReviewRound, round_id, with_for_update=True, populate_existing=True)
+    if rnd is None:
+        return Reassigned.missing, [], None
+    sub = await session.get(Submission, rnd.submission_id)
+    if sub is None or rnd.status not in OPEN_ROUND or sub.status not in REVIEWABLE:
+        return Reassigned.closed, [], None
+    rows = await assignments_of(session, rnd.id)
+    if not _missing(campaign, rows):
+        return Reassigned.full, [], None
+    pool = await candidates(session)
+    item = await item_of(session, campaign, sub)
+    if to is None:
+        chosen = _pick(campaign, item, pool, rows)
+        if not chosen:
+            return Reassigned.nobody, [], None
+    else:
+        target = next((c for c in pool if c.user_id == to), None)
+        if target is None:
+            return Reassigned.not_reviewer, [], None
+        if any(a.reviewer_id == to for a in rows):
+            return Reassigned.on_round, [], None
+        why = conflict(item, target)
+        if why is not None:
+            return Reassigned.conflict, [], why
+        chosen = [to]
+    await _assign(session, campaign, rnd, sub, chosen, pool, rows, now=now, actor_id=staff.id)
+    return Reassigned.done, chosen, None
 
 
 # ---------------------------------------------------------------- queues

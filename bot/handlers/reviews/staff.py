@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notices
 from bot.callbacks import (
+    InviteCB,
     ListAction,
     MenuCB,
     Pressed,
@@ -46,7 +47,7 @@ from bot.services import export, listing, reviews, rounds
 from bot.services.listing import Filters
 from bot.services.policy import Action
 from bot.services.rounds import Reassigned
-from bot.services.users import Person
+from bot.services.users import Person, Role
 from bot.ui import not_allowed, show, stale_button
 from storage.models import ReviewAssignment, ReviewRound, Submission
 from storage.statuses import AssignmentStatus, RoundStatus, SubmissionStatus
@@ -107,6 +108,7 @@ async def round_view(texts: Texts, session: AsyncSession, campaign: Campaign, ro
     people = {a.reviewer_id for a in summary.assignments} | ({rnd.decided_by} if rnd.decided_by else set())
     names = await listing.names_of(session, people, registered=False)
     values = dict(sub=sub, rnd=rnd, category=_category(campaign, sub.category), progress=summary.progress,
+                  short=_short_of(campaign, rnd, sub, summary.assignments),
                   agg=summary.aggregate, reviews=summary.reviews, criteria=campaign.criteria, names=names,
                   owing=owing, now=now, decided_by=names.get(rnd.decided_by) if rnd.decided_by else None)
     limit = max(80, 2400 // max(1, len(summary.reviews)))
@@ -114,6 +116,9 @@ async def round_view(texts: Texts, session: AsyncSession, campaign: Campaign, ro
     if len(text) > MESSAGE_LIMIT:  # many long reviews: shorter excerpts
         text = texts.render("review_staff/round", limit=40, **values)[:MESSAGE_LIMIT]
     rows = []
+    if short := _short_of(campaign, rnd, sub, summary.assignments):
+        rows.append([InlineKeyboardButton(text=texts.label("review_staff.add_reviewer", n=short),
+                                          callback_data=RoundCB(id=rnd.id, action=RoundAction.add).pack())])
     if (summary.progress.complete and rnd.status == RoundStatus.reviewing
             and sub.status != SubmissionStatus.disqualified):
         rows.append([InlineKeyboardButton(text=texts.label("review_staff.decide"),
@@ -126,6 +131,13 @@ async def round_view(texts: Texts, session: AsyncSession, campaign: Campaign, ro
     rows.append([InlineKeyboardButton(text=texts.label("review_staff.open_application"),
                                       callback_data=StaffSubCB(id=sub.id, action=StaffAction.open).pack())])
     return text, _markup(rows)
+
+
+def _short_of(campaign: Campaign, rnd: ReviewRound, sub: Submission, assignments: list[ReviewAssignment]) -> int:
+    """How many reviewers an open round of a submission in review still wants (0: none, or closed)."""
+    if rnd.status not in rounds.OPEN_ROUND or sub.status not in rounds.REVIEWABLE:
+        return 0
+    return max(0, campaign.review.reviewers - sum(1 for a in assignments if a.status in rounds.ACTIVE))
 
 
 async def round_open(callback: CallbackQuery, callback_data: RoundCB, bot: Bot, texts: Texts,
@@ -211,7 +223,7 @@ async def round_reassign(callback: CallbackQuery, callback_data: RoundCB, texts:
         await stale_button(callback, texts)
         return
     if asg.status != AssignmentStatus.assigned:
-        await show(callback, texts.render("review_staff/reassign_result", result="closed"),
+        await show(callback, texts.render("review_staff/reassign_result", result="closed", adding=False),
                    _markup([_back(texts, rnd.id)]))
         return
     sub = await session.get(Submission, rnd.submission_id)
@@ -219,7 +231,7 @@ async def round_reassign(callback: CallbackQuery, callback_data: RoundCB, texts:
     eligible = [c for c in choices if c.conflict is None][:PICK_CAP]
     conflicted = [c for c in choices if c.conflict is not None][:PICK_CAP]
     current = (await listing.names_of(session, [asg.reviewer_id], registered=False)).get(asg.reviewer_id)
-    text = texts.render("review_staff/reassign_pick", sub=sub, rnd=rnd, current=current, eligible=eligible,
+    text = texts.render("review_staff/reassign_pick", sub=sub, rnd=rnd, current=current, adding=0, eligible=eligible,
                         conflicted=conflicted)
     rows = [[InlineKeyboardButton(
         text=texts.label("review_staff.pick", name=(c.name or str(c.user_id))[:20], load=c.open_load),
@@ -254,8 +266,62 @@ async def round_pick(callback: CallbackQuery, callback_data: RoundCB, texts: Tex
         elif out.round_waiting:
             await notices.round_waiting(session, texts, settings.admin_ids, rnd)
     new = names.get(out.new_reviewer or to or 0)
-    text = texts.render("review_staff/reassign_result", result=str(out.result), old=names.get(asg.reviewer_id),
+    text = texts.render("review_staff/reassign_result", result=str(out.result), adding=False, old=names.get(asg.reviewer_id),
                         new=new, conflict=out.conflict, sub_id=rnd.submission_id, number=rnd.number)
+    await show(callback, text, _markup([_back(texts, rnd.id)]))
+
+
+async def round_add(callback: CallbackQuery, callback_data: RoundCB, texts: Texts, session: AsyncSession,
+                    campaign: Campaign) -> None:
+    """增派评审专家 on a round short of reviewers: who could join it (least loaded first), 自动分配,
+    those who may not (a conflict of interest, named), and an invitation for a new reviewer."""
+    rnd = await session.get(ReviewRound, callback_data.id)
+    sub = await session.get(Submission, rnd.submission_id) if rnd is not None else None
+    if rnd is None or sub is None:
+        await stale_button(callback, texts)
+        return
+    short = _short_of(campaign, rnd, sub, await rounds.assignments_of(session, rnd.id))
+    if not short:
+        await show(callback, texts.render("review_staff/reassign_result", result="full" if rnd.status in
+                                          rounds.OPEN_ROUND and sub.status in rounds.REVIEWABLE else "closed",
+                                          adding=True, sub_id=sub.id, number=rnd.number),
+                   _markup([_back(texts, rnd.id)]))
+        return
+    choices = await rounds.reassign_choices(session, campaign, rnd.id)
+    eligible = [c for c in choices if c.conflict is None][:PICK_CAP]
+    conflicted = [c for c in choices if c.conflict is not None][:PICK_CAP]
+    text = texts.render("review_staff/reassign_pick", sub=sub, rnd=rnd, adding=short, eligible=eligible,
+                        conflicted=conflicted)
+    rows = [[InlineKeyboardButton(
+        text=texts.label("review_staff.pick", name=(c.name or str(c.user_id))[:20], load=c.open_load),
+        callback_data=RoundCB(id=rnd.id, action=RoundAction.add_pick, arg=str(c.user_id)).pack())]
+        for c in eligible]
+    if eligible:
+        rows.append([InlineKeyboardButton(text=texts.label("review_staff.reassign_auto"), callback_data=RoundCB(
+            id=rnd.id, action=RoundAction.add_pick, arg="0").pack())])
+    rows.append([InlineKeyboardButton(text=texts.label("review_staff.invite_reviewer"),
+                                      callback_data=InviteCB(role=Role.reviewer.value).pack())])
+    rows.append(_back(texts, rnd.id))
+    await show(callback, text, _markup(rows))
+
+
+async def round_add_pick(callback: CallbackQuery, callback_data: RoundCB, texts: Texts, session: AsyncSession,
+                         person: Person, campaign: Campaign, clock: Callable[[], datetime]) -> None:
+    """A reviewer picked (or 自动分配) for a round short of reviewers: rounds.add_reviewer; whoever
+    joins is told; a refusal (conflict, already on the round, not a reviewer, the round full or
+    closed) is explained and nothing changes."""
+    rnd = await session.get(ReviewRound, callback_data.id)
+    if rnd is None or not callback_data.arg.isdigit():
+        await stale_button(callback, texts)
+        return
+    to = int(callback_data.arg) or None
+    result, added, why = await rounds.add_reviewer(session, campaign, rnd.id, person, to=to, now=clock())
+    if result is Reassigned.done:
+        await notices.assigned(session, texts, [(rnd.id, reviewer_id) for reviewer_id in added])
+    names = await listing.names_of(session, {*added, *([to] if to else [])}, registered=False)
+    text = texts.render("review_staff/reassign_result", result=str(result), adding=True,
+                        added=[names.get(r) or str(r) for r in added], new=names.get(to or 0), conflict=why,
+                        sub_id=rnd.submission_id, number=rnd.number)
     await show(callback, text, _markup([_back(texts, rnd.id)]))
 
 
@@ -377,6 +443,8 @@ def build() -> Router:
     on(round_decide, RoundCB.filter(F.action == RoundAction.decide), decide)
     on(round_reassign, RoundCB.filter(F.action == RoundAction.reassign), assign)
     on(round_pick, RoundCB.filter(F.action == RoundAction.pick), assign)
+    on(round_add, RoundCB.filter(F.action == RoundAction.add), assign)
+    on(round_add_pick, RoundCB.filter(F.action == RoundAction.add_pick), assign)
     on(submissions_page, SubListCB.filter(F.action == ListAction.page), listed)
     on(submissions_filter, SubListCB.filter(F.action == ListAction.filter), listed)
     # the same buttons pressed by someone the policy does not allow (forged, or no longer staff)
