@@ -119,10 +119,13 @@ async def test_two_rounds_from_invitation_to_selection(app, chat, creator, tmp_p
     await alice.press("开始修改")
     assert "提交第 2 轮评审" in " ".join(alice.history[-1].labels)
     await alice.press("上传新版本")
+    assert "草稿" not in alice.last_text and "提交第 2 轮评审" in " ".join(alice.last.labels)  # not a draft
     await alice.upload(make_docx(tmp_path / "黑洞修改版.docx", 1800))
     await alice.press("替换")
+    assert "提交第 2 轮评审" in " ".join(alice.last.labels)  # under the check's verdict, too
     await alice.press("查看这份申报")
     await alice.press("提交第 2 轮评审")
+    assert "确定要提交申报" in alice.last_text and "的第 2 轮评审吗" in alice.last_text
     await alice.press("确认提交申报")
     assert "第 2 轮已提交" in alice.last_text
     assert "第 2 轮" in wang.last_text and "第 2 轮" in li.last_text

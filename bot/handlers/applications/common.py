@@ -107,9 +107,16 @@ def all_applications(texts: Texts) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=texts.label("application.all"), callback_data=MenuCB(section=Section.mywork).pack())
 
 
+def submit_button(texts: Texts, sub: Submission) -> InlineKeyboardButton:
+    """提交申报, 重新提交申报 (returned by staff) or 提交第 N 轮评审 (修改后再审)."""
+    if sub.status == Status.revise:
+        return button(texts, "submit_round", sub.id, SubAction.submit, round=str(sub.round))
+    return button(texts, "resubmit" if sub.status == Status.returned else "submit", sub.id, SubAction.submit)
+
+
 def draft_keyboard(texts: Texts, sub: Submission, failed: bool = False) -> InlineKeyboardMarkup:
     first = ([button(texts, "drop_failed", sub.id, SubAction.drop_failed)] if failed
-             else [button(texts, "submit", sub.id, SubAction.submit)])
+             else [submit_button(texts, sub)])
     return back_to_menu(texts, rows=[first, [button(texts, "mywork", sub.id, SubAction.open),
                                              button(texts, "later", sub.id, SubAction.later)]])
 
@@ -144,16 +151,15 @@ def card_keyboard(texts: Texts, sub: Submission, failed: bool = False, files: li
     if sub.status == Status.draft:
         rows += fix_buttons(texts, sub, list(errors))
         rows += [[button(texts, "upload", sub.id, SubAction.upload), button(texts, "edit", sub.id, SubAction.edit)],
-                 [button(texts, "submit", sub.id, SubAction.submit), button(texts, "delete", sub.id, SubAction.delete)]]
+                 [submit_button(texts, sub), button(texts, "delete", sub.id, SubAction.delete)]]
         if failed:
             rows.insert(top, [button(texts, "drop_failed", sub.id, SubAction.drop_failed)])
     elif sub.status == Status.returned:
         rows += [[button(texts, "upload_new", sub.id, SubAction.upload)],
-                 [button(texts, "resubmit", sub.id, SubAction.submit),
-                  button(texts, "withdraw", sub.id, SubAction.withdraw)]]
+                 [submit_button(texts, sub), button(texts, "withdraw", sub.id, SubAction.withdraw)]]
     elif sub.status == Status.revise:  # 修改后再审: the next round's answers and files, then submit
         rows += [[button(texts, "upload_new", sub.id, SubAction.upload), button(texts, "edit", sub.id, SubAction.edit)],
-                 [button(texts, "submit_round", sub.id, SubAction.submit, round=str(sub.round))]]
+                 [submit_button(texts, sub)]]
     elif sub.status == Status.submitted:
         rows.append([button(texts, "withdraw", sub.id, SubAction.withdraw)])
     elif sub.status == Status.withdrawn:

@@ -111,7 +111,7 @@ async def upload_hint(message: Message, state: FSMContext, texts: Texts, session
         await leave_open(state)
         await message.answer(texts.render("application/no_draft"))
         return
-    await message.answer(texts.render("application/upload_hint", category=campaign.category(sub.category)),
+    await message.answer(texts.render("application/upload_hint", category=campaign.category(sub.category), sub=sub),
                          reply_markup=draft_keyboard(texts, sub))
 
 
