@@ -53,10 +53,12 @@ async def assigned(session: AsyncSession, texts: Texts, pairs: Iterable[tuple[in
 
 
 async def round_waiting(session: AsyncSession, texts: Texts, admin_ids: Iterable[int], rnd: ReviewRound) -> int:
-    """Nobody could be given the round (no reviewer, or all have a conflict): the operators are told."""
+    """Nobody could be given the round (no reviewer, or all have a conflict): the operators are told,
+    with a button to the round (增派评审专家, or an invitation for a new reviewer, is there)."""
     sub = await session.get(Submission, rnd.submission_id)
+    markup = _button(texts.label("review.open_round"), RoundCB(id=rnd.id, action=RoundAction.open).pack())
     return await notify(session, await operator_ids(session, admin_ids),
-                        texts.render("review/notice_round_waiting", sub=sub, round=rnd))
+                        texts.render("review/notice_round_waiting", sub=sub, round=rnd), markup)
 
 
 async def reviews_in(session: AsyncSession, texts: Texts, admin_ids: Iterable[int], round_id: int) -> int:

@@ -73,6 +73,20 @@ async def test_submitting_opens_a_round_and_tells_its_reviewers(app, chat, creat
     assert sub.status == SubmissionStatus.under_review
 
 
+async def test_one_reviewer_of_two_the_operators_are_told_the_round_is_short(app, chat, creator, tmp_path):
+    """Only one reviewer can be found: the round starts with them, and the operators' notice says one
+    is still missing, with a button to the round (before, nothing said so until /review_queue)."""
+    alice, boss = creator, chat.user(ADMIN_ID, "Boss")
+    await make_reviewer(app, R1, "评审甲")
+    sub_id = await submitted_article(alice, tmp_path)
+    assert "评审专家已开始评审" in alice.last_text
+    notice = boss.last_text
+    assert f"新申报 #{sub_id}" in notice and "还缺 <b>1</b> 位" in notice and "查看评审汇总" in " ".join(boss.last.labels)
+    await boss.press("查看评审汇总")
+    assert "还缺 1 位评审专家" in boss.last_text and "评审甲" in boss.last_text
+    assert any("增派评审专家（还缺 1 位）" in label for label in boss.last.labels)
+
+
 async def test_no_reviewer_the_round_waits_then_withdrawing_stops_it(app, chat, creator, tmp_path):
     alice, boss = creator, chat.user(ADMIN_ID, "Boss")
     sub_id = await submitted_article(alice, tmp_path)
@@ -80,6 +94,8 @@ async def test_no_reviewer_the_round_waits_then_withdrawing_stops_it(app, chat, 
     (rnd,) = await one(app, ReviewRound, ReviewRound.submission_id == sub_id)
     assert rnd.status == RoundStatus.waiting
     assert "没有可分配的评审专家" in boss.last_text and f"#{sub_id}" in boss.last_text
+    await boss.press("查看评审汇总")  # the notice's button: the round, with what can be done for it
+    assert "还缺 2 位评审专家" in boss.last_text and "增派评审专家（还缺 2 位）" in " ".join(boss.last.labels)
     await boss.send("/start")
     assert "评审待办（待分配评审专家或待决定）：<b>1</b>" in boss.last_text
     assert "📊 评审待办 1" in boss.history[-1].labels

@@ -17,6 +17,8 @@ from bot.callbacks import (
     FileAction,
     FileCB,
     MenuCB,
+    RoundAction,
+    RoundCB,
     Section,
     StaffAction,
     StaffSubCB,
@@ -169,10 +171,15 @@ def card_keyboard(texts: Texts, sub: Submission, failed: bool = False, files: li
     return back_to_menu(texts, rows=rows)
 
 
-def staff_button(texts: Texts, sub: Submission) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
-        text=texts.label("application.staff_open"),
-        callback_data=StaffSubCB(id=sub.id, action=StaffAction.open).pack())]])
+def staff_button(texts: Texts, sub: Submission, short_round: int | None = None) -> InlineKeyboardMarkup:
+    """The operators' notice of a submission: its card; and its round when it is short of reviewers
+    (where 增派评审专家 is)."""
+    rows = [[InlineKeyboardButton(text=texts.label("application.staff_open"),
+                                  callback_data=StaffSubCB(id=sub.id, action=StaffAction.open).pack())]]
+    if short_round is not None:
+        rows.append([InlineKeyboardButton(text=texts.label("review.open_round"),
+                                          callback_data=RoundCB(id=short_round, action=RoundAction.open).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def answer_rows(texts: Texts, forms: Forms, sub: Submission) -> list[dict[str, str]]:

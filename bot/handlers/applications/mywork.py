@@ -163,19 +163,20 @@ async def submit_yes(callback: CallbackQuery, bot: Bot, state: FSMContext, texts
     told; with none available it waits in the operators' queue), or why not."""
     was_returned = sub.status == Status.returned
     outcome, ready = await submissions.submit(session, campaign, sub, clock())
-    waiting = False
+    opened = None
     if outcome is SubmitOutcome.submitted:
         opened = await rounds.open_round(session, campaign, sub, now=clock(), actor_id=person.id)
         await notices.assigned(session, texts, [(opened.round.id, r) for r in opened.assigned])
-        waiting = opened.round.status == RoundStatus.waiting  # the operators' notice says so
     await send_submit_result(bot, person.id, texts, session, sub, outcome, ready, callback=callback)
-    if outcome is SubmitOutcome.submitted:
+    if opened is not None:
         if (await state.get_data()).get("submission_id") == sub.id:
             await leave_open(state)
+        # the operators' notice says when the round is short of reviewers, with a button to it
         await notify(session, await notices.operator_ids(session, settings.admin_ids), texts.render(
             "application/for_staff", sub=sub, category=campaign.category(sub.category), person=person,
-            pending=len(ready.pending_files) if ready else 0, resubmitted=was_returned, waiting=waiting),
-            staff_button(texts, sub), about=sub.user_id)
+            pending=len(ready.pending_files) if ready else 0, resubmitted=was_returned,
+            waiting=opened.round.status == RoundStatus.waiting, missing=opened.missing),
+            staff_button(texts, sub, opened.round.id if opened.missing else None), about=sub.user_id)
 
 
 async def send_submit_result(bot: Bot, chat_id: int, texts: Texts, session: AsyncSession, sub: Submission,
