@@ -77,6 +77,7 @@ async def test_erasing_makes_a_new_user_who_can_register_again(chat, app, tmp_pa
     # a new user: /apply asks to register, /register opens the form
     replies = await alice.send("/apply")
     assert "需要先注册科普号" in replies[-1].text and "尚未通过" not in replies[-1].text
+    assert "📝 注册科普号 / 我的科普号" in replies[-1].labels  # a button there, too
     await fill_registration(alice, name="小科说天文")  # the old name is free again
     await alice.press("确认提交")
     rows = await registrations(app)

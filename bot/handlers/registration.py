@@ -178,6 +178,7 @@ async def approve(callback: CallbackQuery, callback_data: RegCB, texts: Texts, s
                                       id=callback_data.id, account_name=reg.account_name if reg else ""))
     if outcome is registration.Decision.done and reg is not None:
         await notify(session, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name),
+                     back_to_menu(texts, [button(texts, "menu.apply", MenuCB(section=Section.apply).pack())]),
                      about=reg.user_id)
 
 

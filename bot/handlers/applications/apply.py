@@ -17,7 +17,7 @@ from bot.campaign import Campaign
 from bot.flows.application import UploadSG
 from bot.flows.engine import Done, Turn, start_form, turn_of
 from bot.handlers.applications.common import all_applications, draft_keyboard, fix_buttons
-from bot.keyboards import back_to_menu
+from bot.keyboards import back_to_menu, button
 from bot.render import Texts
 from bot.services import registration, submissions
 from bot.services.users import Person
@@ -49,7 +49,8 @@ async def apply(event: Message | CallbackQuery, texts: Texts, session: AsyncSess
     chat_id, bot = person.id, data["bot"]
     if not await registration.is_approved(session, person.id):
         reg = await registration.for_user(session, person.id)
-        await bot.send_message(chat_id, texts.render("application/need_registration", reg=reg))
+        await bot.send_message(chat_id, texts.render("application/need_registration", reg=reg),  # where to go next
+                               reply_markup=back_to_menu(texts, [button(texts, "menu.reg", MenuCB(section=Section.register).pack())]))
         return
     if not campaign.is_open(clock()):
         await bot.send_message(chat_id, texts.render("application/closed"))
