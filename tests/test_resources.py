@@ -224,6 +224,22 @@ async def test_a_creator_sees_only_their_own_requests(app, chat, people):
     assert (await fetch(app, rid)).status == ResourceStatus.closed
 
 
+async def test_the_trail_names_the_creator_as_the_card_does(app, chat, people):
+    """The card names the creator by their registration (person_name); so does its 操作记录, not by
+    the Telegram name (it said User1001 under 创作者：李明)."""
+    from storage.models import Registration, User
+
+    alice, admin = people["alice"], people["admin"]
+    async with app.sessionmaker.begin() as session:
+        (await session.get(User, CREATOR)).first_name = "TG昵称"
+        reg = (await session.execute(select(Registration).where(Registration.user_id == CREATOR))).scalar_one()
+        reg.person_name = "李明"
+    rid = await file_request(alice)
+    await admin.press(f"打开需求 #{rid}")
+    card = admin.last_text
+    assert "李明" in card.split("操作记录")[1] and "TG昵称" not in card
+
+
 async def test_bad_input_is_explained_and_nothing_is_lost(app, chat, people):
     alice = people["alice"]
     await alice.send("/resources")

@@ -117,10 +117,10 @@ class Handler:
 # ---------------------------------------------------------------- reading
 
 
-async def _names(session: AsyncSession, ids: Iterable[int]) -> dict[int, str]:
+async def _names(session: AsyncSession, ids: Iterable[int], *, registered: bool = False) -> dict[int, str]:
     from bot.services.listing import names_of
 
-    return await names_of(session, set(ids), registered=False)
+    return await names_of(session, set(ids), registered=registered)
 
 
 async def account_names(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, str]:
@@ -214,7 +214,9 @@ async def trail(session: AsyncSession, request_id: int, *, limit: int = 12) -> t
     entries.reverse()
     given = {e.id: int(e.reason.removeprefix(ASSIGNEE)) for e in entries
              if e.reason and e.reason.startswith(ASSIGNEE) and e.reason.removeprefix(ASSIGNEE).isdigit()}
-    names = await _names(session, {e.actor_id for e in entries if e.actor_id is not None} | set(given.values()))
+    # the creator by their registration's name, as the request's card names them
+    names = await _names(session, {e.actor_id for e in entries if e.actor_id is not None} | set(given.values()),
+                         registered=True)
     return [TrailLine(e.at, e.from_status, e.to_status, e.actor_id,
                       names.get(e.actor_id, "") if e.actor_id is not None else "", e.reason,
                       names.get(given[e.id], str(given[e.id])) if e.id in given else None)
