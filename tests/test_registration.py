@@ -141,8 +141,10 @@ async def test_register_review_approve(chat, app, tmp_path):
     await boss.press("通过")
     assert "已通过科普号申请" in boss.last_text
     assert "已通过审核" in alice.last_text
-    await alice.press("申报作品/选题")  # the notice's way on: /apply (here past the 2024 window)
-    assert alice.rendered("application/closed")
+    # past the 2024 window: the notice says so, and its way on is the academy, not /apply
+    assert "现在不在申报时间内" in alice.last_text and "现在可以申报" not in alice.last_text
+    await alice.press("创作学院")
+    assert alice.rendered("academy/list")
     assert "没有待审核" in (await boss.send("/pending"))[0].text
     async with app.sessionmaker() as session:
         reg = (await session.execute(select(Registration))).scalar_one()

@@ -17,6 +17,7 @@ from tests.conftest import ADMIN_ID
 from tests.harness import ChatUser
 from tests.media import make_image
 from tests.test_registration import ANSWERS, fill_registration, submit_scan, table_rows, under_review
+from tests.test_submissions import IN_WINDOW
 
 
 async def registrations(app) -> list[Registration]:
@@ -195,8 +196,12 @@ async def test_the_scan_can_be_replaced_while_waiting_and_a_tiny_one_is_flagged(
     newest = json.loads(reg.scan)["file_id"]
     assert reg.scan_count == 3 and newest != small_scan
     assert [m.raw.get("photo") for m in boss.new() if m.method == "sendPhoto"] == [newest]  # the newest counts
+    app.dispatcher["clock"] = lambda: IN_WINDOW  # within the application window
     await boss.press("通过")
-    assert "已通过审核" in alice.last_text
+    assert "已通过审核" in alice.last_text and "现在可以申报作品或选题了" in alice.last_text
+    await alice.press("申报作品/选题")  # the notice's way on
+    assert "申报类型" in alice.last_text
+    await alice.send("/cancel")
     # approved: a photo is no longer a scan
     replies = await alice.upload(make_image(tmp_path / "late.jpg", 1240, 1754), as_="photo")
     assert "替换" not in replies[0].text

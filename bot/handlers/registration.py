@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -169,7 +171,7 @@ async def decided_already(callback: CallbackQuery, texts: Texts, reg) -> bool:
 
 
 async def approve(callback: CallbackQuery, callback_data: RegCB, texts: Texts, session: AsyncSession,
-                  person: Person) -> None:
+                  person: Person, campaign: Campaign, clock: Callable[[], datetime]) -> None:
     reg = await registration.by_id(session, callback_data.id)
     if await decided_already(callback, texts, reg):
         return
@@ -177,8 +179,11 @@ async def approve(callback: CallbackQuery, callback_data: RegCB, texts: Texts, s
     await show(callback, texts.render("registration/decided", outcome=outcome.value, approve=True,
                                       id=callback_data.id, account_name=reg.account_name if reg else ""))
     if outcome is registration.Decision.done and reg is not None:
-        await notify(session, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name),
-                     back_to_menu(texts, [button(texts, "menu.apply", MenuCB(section=Section.apply).pack())]),
+        window_open = campaign.is_open(clock())  # the way on: applying, or else learning meanwhile
+        way_on = Section.apply if window_open else Section.academy
+        await notify(session, [reg.user_id], texts.render("registration/approved", account_name=reg.account_name,
+                                                          window_open=window_open),
+                     back_to_menu(texts, [button(texts, f"menu.{way_on.value}", MenuCB(section=way_on).pack())]),
                      about=reg.user_id)
 
 
