@@ -183,24 +183,25 @@ async def test_profile_saved_assigns_a_waiting_round_and_is_prefilled_next_time(
 
 
 async def test_a_profile_needs_a_direction_or_a_field_in_words(app, chat, world):
+    """With no direction chosen, 其他专业领域 is asked for (no 跳过, not marked 选填): before, both could
+    be skipped, and saving then answered "pick at least one" on a question marked optional."""
     bob = chat.user(R1, "Bob")
     await bob.send("/myfields")  # pre-filled: at the summary
     await bob.press("擅长的方向")
     await bob.press("剖析前沿科技")  # unselect the saved one
     await bob.press("完成")
-    assert "请核对" in bob.last_text  # no field in words either
-    await bob.press("保存")
-    # asked for the field in words, saying why (before: "pick at least one" on a question marked 选填
-    # that offered 跳过 and said 完成 with nothing chosen was fine)
-    assert bob.rendered("forms/errors/fields_or_other") and "用文字写明您的专业领域" in bob.last_text
-    assert "其他专业领域" in bob.last_text
+    asked = bob.last_text
+    assert "需要填写「其他专业领域」" in asked and "选填" not in asked
+    assert not any("跳过" in label for label in bob.last.labels)
     async with app.sessionmaker() as session:
-        assert (await session.get(ReviewerProfile, R1)).unit == f"研究所{R1}"  # nothing saved
+        assert (await session.get(ReviewerProfile, R1)).unit == f"研究所{R1}"  # nothing saved yet
     await bob.send("天体物理")
+    assert "请核对" in bob.last_text
     await bob.press("保存")
     assert bob.rendered("review/profile_saved")
     async with app.sessionmaker() as session:
-        assert (await session.get(ReviewerProfile, R1)).other_fields == "天体物理"
+        profile = await session.get(ReviewerProfile, R1)
+        assert (json.loads(profile.fields), profile.other_fields) == ([], "天体物理")
 
 
 # ---------------------------------------------------------------- the queue and the card

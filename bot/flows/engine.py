@@ -337,7 +337,7 @@ def _own_template(texts: Texts, form: Form, kind: str) -> str:
 def _missing(form: Form, values: dict[str, Any]) -> int | None:
     """The first required question that applies and has no answer (e.g. after an edit changed what applies)."""
     return next((i for i, f in enumerate(form.fields)
-                 if f.applies(values) and values.get(f.name) is None and not f.optional), None)
+                 if f.applies(values) and values.get(f.name) is None and not f.skippable(values)), None)
 
 
 def _next_step(form: Form, values: dict[str, Any], start: int, direction: int = 1) -> int | None:
@@ -380,10 +380,10 @@ async def prompt_text(turn: Turn) -> str:
         prompt = texts.render(f"forms/{form.name}/{fld.name}", values=values, details=await turn.details(),
                               current=values.get(fld.name), limits=fld.limits)
     header = texts.render("forms/step", number=number, total=len(shown), editing=draft.editing,
-                          optional=fld.optional, label=field_label(form, fld.name, texts))
+                          optional=fld.skippable(values), label=field_label(form, fld.name, texts))
     body = f"{header}\n{prompt}"
     origin = draft.origin
-    if draft.editing and origin and origin != fld.name and values.get(fld.name) is None and not fld.optional:
+    if draft.editing and origin and origin != fld.name and values.get(fld.name) is None and not fld.skippable(values):
         before = draft.before or {}
         reason = texts.render("forms/because", changed=field_label(form, origin, texts),
                               field=field_label(form, fld.name, texts), again=before.get(fld.name) is not None,
@@ -438,7 +438,7 @@ def field_keyboard(turn: Turn, fld: Field) -> InlineKeyboardMarkup:
             nav.append(button(texts.label("form.undo_edit" if missing else "form.to_summary"), FormAction.summary))
     elif _next_step(form, draft.values, step - 1, -1) is not None:
         nav.append(button(texts.label("form.back"), FormAction.back))
-    if fld.optional:
+    if fld.skippable(draft.values):
         nav.append(button(texts.label("form.skip"), FormAction.skip))
     if nav:
         kb.row(*nav)
@@ -649,7 +649,7 @@ async def on_skip(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
     await _ack(callback)
     assert turn.draft is not None
     fld = turn.form.fields[turn.draft.step]
-    if fld.optional:
+    if fld.skippable(turn.draft.values):
         await answered(turn, fld, None)
 
 
@@ -690,7 +690,7 @@ async def on_done(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
         await _stale(callback, texts)
         return
     chosen = _chosen(draft, fld)
-    if not chosen and not fld.optional:
+    if not chosen and not fld.skippable(draft.values):
         await callback.answer(texts.render("forms/errors/pick_at_least_one"), show_alert=True)
         return
     await callback.answer()

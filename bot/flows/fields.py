@@ -76,7 +76,7 @@ class Field:
     name: str
     parse: Parser
     accepts: frozenset[str] = frozenset({TEXT})
-    optional: bool = False
+    optional: bool | Callable[[dict[str, Any]], bool] = False  # or: for these earlier answers
     choices: Sequence[Choice] | Callable[[dict[str, Any]], Sequence[Choice]] = ()
     when: Callable[[dict[str, Any]], bool] | None = None
     share_contact: bool = False  # offer Telegram's "share my phone" button
@@ -96,6 +96,10 @@ class Field:
 
     def applies(self, values: dict[str, Any]) -> bool:
         return self.when is None or self.when(values)
+
+    def skippable(self, values: dict[str, Any]) -> bool:
+        """May be left unanswered (跳过), given the earlier answers."""
+        return self.optional(values) if callable(self.optional) else self.optional
 
 
 def clean_text(text: str) -> str:

@@ -211,7 +211,8 @@ def profile_form(campaign: Campaign) -> Form:
         fields=(
             f.Field("fields", f.choice(directions), accepts=frozenset({f.CHOICE}), choices=directions, multi=True,
                     optional=True),
-            f.Field("other_fields", f.text(reviewers.MAX_OTHER_FIELDS), optional=True,
+            # in words: needed when no direction was chosen (matching has nothing else to go on)
+            f.Field("other_fields", f.text(reviewers.MAX_OTHER_FIELDS), optional=lambda v: bool(v.get("fields")),
                     limits={"max_len": reviewers.MAX_OTHER_FIELDS}),
             f.Field("unit", f.text(reviewers.MAX_UNIT, min_len=2, single_line=True),
                     limits={"max_len": reviewers.MAX_UNIT}),

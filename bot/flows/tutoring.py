@@ -44,7 +44,8 @@ def profile_form(campaign: Campaign) -> Form:
         fields=(
             f.Field("fields", f.choice(directions), accepts=frozenset({f.CHOICE}), choices=directions, multi=True,
                     optional=True),
-            f.Field("other_fields", f.text(tutoring.MAX_OTHER_FIELDS), optional=True,
+            # in words: needed when no direction was chosen (matching has nothing else to go on)
+            f.Field("other_fields", f.text(tutoring.MAX_OTHER_FIELDS), optional=lambda v: bool(v.get("fields")),
                     limits={"max_len": tutoring.MAX_OTHER_FIELDS}),
             f.Field("capacity", f.integer(tutoring.MIN_CAPACITY, tutoring.MAX_CAPACITY),
                     limits={"minimum": tutoring.MIN_CAPACITY, "maximum": tutoring.MAX_CAPACITY}),
