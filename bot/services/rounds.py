@@ -175,6 +175,14 @@ def _missing(campaign: Campaign, rows: list[ReviewAssignment]) -> int:
     return max(0, campaign.review.reviewers - sum(1 for a in rows if a.status in ACTIVE))
 
 
+def still_wanted(campaign: Campaign, rnd: ReviewRound, sub: Submission, rows: list[ReviewAssignment]) -> int:
+    """How many more reviewers round `rnd` (its assignments `rows`) wants: 0 when it has them all, or
+    it is closed, or its submission is no longer in review."""
+    if rnd.status not in OPEN_ROUND or sub.status not in REVIEWABLE:
+        return 0
+    return _missing(campaign, rows)
+
+
 @dataclass(frozen=True)
 class RoundOpened:
     round: ReviewRound
@@ -375,7 +383,7 @@ async def add_reviewer(session: AsyncSession, campaign: Campaign, round_id: int,
     if sub is None or rnd.status not in OPEN_ROUND or sub.status not in REVIEWABLE:
         return Reassigned.closed, [], None
     rows = await assignments_of(session, rnd.id)
-    if not _missing(campaign, rows):
+    if not still_wanted(campaign, rnd, sub, rows):
         return Reassigned.full, [], None
     pool = await candidates(session)
     item = await item_of(session, campaign, sub)

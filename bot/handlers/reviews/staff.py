@@ -107,8 +107,8 @@ async def round_view(texts: Texts, session: AsyncSession, campaign: Campaign, ro
     owing = [a for a in summary.assignments if a.status == AssignmentStatus.assigned]
     people = {a.reviewer_id for a in summary.assignments} | ({rnd.decided_by} if rnd.decided_by else set())
     names = await listing.names_of(session, people, registered=False)
-    values = dict(sub=sub, rnd=rnd, category=_category(campaign, sub.category), progress=summary.progress,
-                  short=_short_of(campaign, rnd, sub, summary.assignments),
+    short = rounds.still_wanted(campaign, rnd, sub, summary.assignments)  # 增派评审专家 when > 0
+    values = dict(sub=sub, rnd=rnd, category=_category(campaign, sub.category), progress=summary.progress, short=short,
                   agg=summary.aggregate, reviews=summary.reviews, criteria=campaign.criteria, names=names,
                   owing=owing, now=now, decided_by=names.get(rnd.decided_by) if rnd.decided_by else None)
     limit = max(80, 2400 // max(1, len(summary.reviews)))
@@ -116,7 +116,7 @@ async def round_view(texts: Texts, session: AsyncSession, campaign: Campaign, ro
     if len(text) > MESSAGE_LIMIT:  # many long reviews: shorter excerpts
         text = texts.render("review_staff/round", limit=40, **values)[:MESSAGE_LIMIT]
     rows = []
-    if short := _short_of(campaign, rnd, sub, summary.assignments):
+    if short:
         rows.append([InlineKeyboardButton(text=texts.label("review_staff.add_reviewer", n=short),
                                           callback_data=RoundCB(id=rnd.id, action=RoundAction.add).pack())])
     if (summary.progress.complete and rnd.status == RoundStatus.reviewing
@@ -131,13 +131,6 @@ async def round_view(texts: Texts, session: AsyncSession, campaign: Campaign, ro
     rows.append([InlineKeyboardButton(text=texts.label("review_staff.open_application"),
                                       callback_data=StaffSubCB(id=sub.id, action=StaffAction.open).pack())])
     return text, _markup(rows)
-
-
-def _short_of(campaign: Campaign, rnd: ReviewRound, sub: Submission, assignments: list[ReviewAssignment]) -> int:
-    """How many reviewers an open round of a submission in review still wants (0: none, or closed)."""
-    if rnd.status not in rounds.OPEN_ROUND or sub.status not in rounds.REVIEWABLE:
-        return 0
-    return max(0, campaign.review.reviewers - sum(1 for a in assignments if a.status in rounds.ACTIVE))
 
 
 async def round_open(callback: CallbackQuery, callback_data: RoundCB, bot: Bot, texts: Texts,
@@ -280,7 +273,7 @@ async def round_add(callback: CallbackQuery, callback_data: RoundCB, texts: Text
     if rnd is None or sub is None:
         await stale_button(callback, texts)
         return
-    short = _short_of(campaign, rnd, sub, await rounds.assignments_of(session, rnd.id))
+    short = rounds.still_wanted(campaign, rnd, sub, await rounds.assignments_of(session, rnd.id))
     if not short:
         await show(callback, texts.render("review_staff/reassign_result", result="full" if rnd.status in
                                           rounds.OPEN_ROUND and sub.status in rounds.REVIEWABLE else "closed",
