@@ -174,6 +174,7 @@ async def test_a_creator_reads_a_lesson_across_pages_answers_its_quiz_and_marks_
     await alice.answer_poll(1)  # wrong
     assert alice.rendered("academy/quiz_result", score=lessons.Score(1, 2, 2))
     assert "答对 1/2 题" in plain(alice.last_text)
+    assert "📝 重做小测验" in alice.last.labels  # one wrong: the result offers another try
     answers = {p.question: (p.chosen_option, p.correct) for p in await all_of(app, QuizPoll)}
     assert answers == {0: (1, True), 1: (1, False)}
 

@@ -214,6 +214,8 @@ async def poll_answered(poll_answer: PollAnswer, bot: Bot, texts: Texts, session
         rows.append([_lesson(texts, "done", out.lesson.slug, LessonAction.done)])
     elif next_lesson is not None:
         rows.append([_next(texts, next_lesson)])
+    if out.score.correct < out.score.total:  # what the words offer: another try
+        rows.append([_lesson(texts, "quiz_again", out.lesson.slug, LessonAction.quiz)])
     rows.append([_lesson(texts, "back_to_lesson", out.lesson.slug, LessonAction.show)])
     rows.append([_to_list(texts)])
     await bot.send_message(user.id, texts.render("academy/quiz_result", lesson=out.lesson, score=out.score,
