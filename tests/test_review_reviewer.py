@@ -190,6 +190,7 @@ async def test_a_profile_needs_a_direction_or_a_field_in_words(app, chat, world)
     await bob.press("擅长的方向")
     await bob.press("剖析前沿科技")  # unselect the saved one
     await bob.press("完成")
+    assert not any("✅ （未填写）" in m.text for m in bob.history)  # nothing chosen: no "chosen" echo
     asked = bob.last_text
     assert "需要填写「其他专业领域」" in asked and "选填" not in asked
     assert not any("跳过" in label for label in bob.last.labels)

@@ -694,7 +694,10 @@ async def on_done(turn: Turn, callback: CallbackQuery, cb: FormCB) -> None:
         await callback.answer(texts.render("forms/errors/pick_at_least_one"), show_alert=True)
         return
     await callback.answer()
-    await _echo(callback, await prompt_text(turn), display(fld, chosen, draft.values, texts), texts)
+    if chosen:
+        await _echo(callback, await prompt_text(turn), display(fld, chosen, draft.values, texts), texts)
+    else:  # nothing chosen (an optional one): as 跳过, not "✅ （未填写）"
+        await _drop_buttons(callback)
     await answered(turn, fld, chosen)
 
 
