@@ -312,6 +312,7 @@ class TutorAction(StrEnum):
     history = "hist"  # the conversation's history; arg: the page (its tutor, or its creator)
     end = "end"  # 结束对话: asks to confirm
     end_yes = "end_yes"  # arg: minute stamp
+    end_no = "end_no"  # the confirmation declined: nothing changes
     mine = "mine"  # a tutor's /mycreators (id 0); arg: the page
     profile = "profile"  # the tutor profile form (id 0)
     queue = "queue"  # operators' /tutoring (id 0); arg: the page

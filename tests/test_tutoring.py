@@ -307,6 +307,11 @@ async def test_either_side_ends_and_both_are_told(app, chat, alice):
     await wang.press("Alice")
     await wang.press("结束对话")
     assert wang.rendered("tutoring/end_confirm")
+    await wang.press("不结束")  # a way back: the confirmation goes, nothing changes
+    assert wang.rendered("tutoring/end_kept") and wang.last.labels == []
+    async with app.sessionmaker() as session:
+        assert (await session.get(Tutorship, t.id)).status == TutorshipStatus.active
+    await wang.press("结束对话")
     await wang.press("确认结束")
     assert wang.rendered("tutoring/ended", result="done")
     assert alice.rendered("tutoring/notice_ended", by="tutor", to_creator=True)

@@ -261,11 +261,17 @@ async def end_ask(callback: CallbackQuery, callback_data: TutorCB, texts: Texts,
     views = await tutoring.people(session, {t.creator_id} | ({t.tutor_id} if t.tutor_id else set()))
     other = views.get(t.tutor_id) if person.id == t.creator_id and t.tutor_id else views.get(t.creator_id)
     markup = _markup([[_button(texts, "end_yes", TutorCB(id=t.id, action=TutorAction.end_yes,
-                                                          arg=minute_stamp(clock())))]])
+                                                          arg=minute_stamp(clock())))],
+                      [_button(texts, "end_no", TutorCB(id=t.id, action=TutorAction.end_no))]])
     await callback.answer()
     await callback.bot.send_message(person.id, texts.render("tutoring/end_confirm", tutorship=t, other=other,
                                                             as_creator=person.id == t.creator_id,
                                                             minutes=CONFIRM_MINUTES), reply_markup=markup)
+
+
+async def end_no(callback: CallbackQuery, texts: Texts) -> None:
+    """« 不结束 on the confirmation: it goes, and nothing changes (no id is acted on)."""
+    await show(callback, texts.render("tutoring/end_kept"))
 
 
 async def end_yes(callback: CallbackQuery, callback_data: TutorCB, texts: Texts, session: AsyncSession,
@@ -456,6 +462,7 @@ def build() -> Router:
     on(leave_mode, TutorCB.filter(F.action == TutorAction.leave))
     on(end_ask, TutorCB.filter(F.action == TutorAction.end))
     on(end_yes, TutorCB.filter(F.action == TutorAction.end_yes))
+    on(end_no, TutorCB.filter(F.action == TutorAction.end_no))
     on(history, TutorCB.filter(F.action == TutorAction.history))
     # tutors
     msg(my_creators, Command("mycreators"), Can(Action.tutor_creators))
