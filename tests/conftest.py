@@ -4,6 +4,8 @@ emulator in process (tests/harness.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 from pathlib import Path
 
@@ -135,9 +137,6 @@ async def _end_left_tasks(seconds: float = 10.0) -> None:
     """Tasks a test left running (a sender, an inbox, a check) are cancelled before the database
     goes. One that does not end fails the test with its stack and is left behind, where
     pytest-asyncio's own clean-up would wait for it for ever (a CI run hung so once)."""
-    import asyncio
-    import io
-
     left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
     for task in left:
         task.cancel()
@@ -148,7 +147,9 @@ async def _end_left_tasks(seconds: float = 10.0) -> None:
         stacks = io.StringIO()
         for task in stuck:
             task.print_stack(file=stacks)
-            asyncio.tasks._unregister_task(task)  # out of the loop's clean-up, which would wait for it
+            unregister = getattr(asyncio.tasks, "_unregister_task", None)  # (private; 3.11-3.13 have it)
+            if unregister is not None:
+                unregister(task)  # out of the loop's clean-up, which would wait for it
         pytest.fail(f"{len(stuck)} task(s) still running {seconds:.0f} s after being cancelled:\n{stacks.getvalue()}")
 
 
