@@ -175,10 +175,15 @@ def _missing(campaign: Campaign, rows: list[ReviewAssignment]) -> int:
     return max(0, campaign.review.reviewers - sum(1 for a in rows if a.status in ACTIVE))
 
 
+def open_for_review(rnd: ReviewRound, sub: Submission) -> bool:
+    """The round is open and its submission still in review (`in_review()` says it in SQL)."""
+    return rnd.status in OPEN_ROUND and sub.status in REVIEWABLE
+
+
 def still_wanted(campaign: Campaign, rnd: ReviewRound, sub: Submission, rows: list[ReviewAssignment]) -> int:
     """How many more reviewers round `rnd` (its assignments `rows`) wants: 0 when it has them all, or
     it is closed, or its submission is no longer in review."""
-    if rnd.status not in OPEN_ROUND or sub.status not in REVIEWABLE:
+    if not open_for_review(rnd, sub):
         return 0
     return _missing(campaign, rows)
 
@@ -242,7 +247,7 @@ async def assign_waiting(session: AsyncSession, campaign: Campaign, *, now: date
     made: list[tuple[int, int]] = []
     for rnd in rounds:
         sub = subs[rnd.submission_id]
-        if rnd.status not in OPEN_ROUND or sub.status not in REVIEWABLE:
+        if not open_for_review(rnd, sub):
             continue  # changed while we looked
         rows = rows_of[rnd.id]
         chosen = _pick(campaign, _item(campaign, sub, regs.get(sub.user_id)), pool, rows)
@@ -380,7 +385,7 @@ async def add_reviewer(session: AsyncSession, campaign: Campaign, round_id: int,
     if rnd is None:
         return Reassigned.missing, [], None
     sub = await session.get(Submission, rnd.submission_id)
-    if sub is None or rnd.status not in OPEN_ROUND or sub.status not in REVIEWABLE:
+    if sub is None or not open_for_review(rnd, sub):
         return Reassigned.closed, [], None
     rows = await assignments_of(session, rnd.id)
     if not still_wanted(campaign, rnd, sub, rows):

@@ -275,9 +275,9 @@ async def round_add(callback: CallbackQuery, callback_data: RoundCB, texts: Text
         return
     short = rounds.still_wanted(campaign, rnd, sub, await rounds.assignments_of(session, rnd.id))
     if not short:
-        await show(callback, texts.render("review_staff/reassign_result", result="full" if rnd.status in
-                                          rounds.OPEN_ROUND and sub.status in rounds.REVIEWABLE else "closed",
-                                          adding=True, sub_id=sub.id, number=rnd.number),
+        result = "full" if rounds.open_for_review(rnd, sub) else "closed"
+        await show(callback, texts.render("review_staff/reassign_result", result=result, adding=True,
+                                          sub_id=sub.id, number=rnd.number),
                    _markup([_back(texts, rnd.id)]))
         return
     choices = await rounds.reassign_choices(session, campaign, rnd.id)
